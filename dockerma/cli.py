@@ -1,0 +1,263 @@
+"""The command line: the `dockerma` group with docker's global options, `build` and `push`.
+
+This is the only module that imports click, and the one place where errors become exit codes.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import traceback
+from collections.abc import Sequence
+from types import FrameType
+from typing import Any, NoReturn
+
+import click
+
+from dockerma import __version__, docker
+from dockerma.errors import DockerError, DockermaError, Terminated
+
+log = logging.getLogger("dockerma")
+
+_SUBCOMMAND_SETTINGS: dict[str, Any] = {
+    "ignore_unknown_options": True,
+    "help_option_names": ["--help"],  # -h is docker's; keep it free
+}
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "-v", "--version", prog_name="dockerma")
+@click.option(
+    "-H",
+    "--host",
+    "hosts",
+    multiple=True,
+    metavar="HOST",
+    help="Docker daemon socket(s) to connect to.",
+)
+@click.option("-c", "--context", help="Name of the docker context to use.")
+@click.option("--config", metavar="DIR", help="Location of the docker client config files.")
+@click.option("-D", "--debug", is_flag=True, help="Debug output, and tracebacks on errors.")
+@click.option(
+    "-l",
+    "--log-level",
+    type=click.Choice(["debug", "info", "warn", "error", "fatal"]),
+    help="docker's logging level.",
+)
+@click.option("--tls", is_flag=True, help="Use TLS; implied by --tlsverify.")
+@click.option("--tlscacert", metavar="FILE", help="Trust certs signed only by this CA.")
+@click.option("--tlscert", metavar="FILE", help="Path to TLS certificate file.")
+@click.option("--tlskey", metavar="FILE", help="Path to TLS key file.")
+@click.option("--tlsverify", is_flag=True, help="Use TLS and verify the remote.")
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    hosts: tuple[str, ...],
+    context: str | None,
+    config: str | None,
+    debug: bool,
+    log_level: str | None,
+    tls: bool,
+    tlscacert: str | None,
+    tlscert: str | None,
+    tlskey: str | None,
+    tlsverify: bool,
+) -> None:
+    """Multi-arch images with `docker build` and `docker push` as you know them.
+
+    Name the architectures in the Dockerfile (`# dockerma archs:arm,amd64,arm64:`), then
+    `dockerma build -t app:v1 .` builds app:v1-arm, app:v1-amd64, app:v1-arm64 and
+    `dockerma push app:v1` publishes them with a manifest list app:v1.
+    """
+    options = docker.GlobalOptions(
+        hosts=hosts,
+        context=context,
+        config=config,
+        debug=debug,
+        log_level=log_level,
+        tls=tls,
+        tlscacert=tlscacert,
+        tlscert=tlscert,
+        tlskey=tlskey,
+        tlsverify=tlsverify,
+    )
+    ctx.obj = docker.Docker(options)
+    if debug:
+        logging.basicConfig(format="dockerma: debug: %(message)s", level=logging.DEBUG)
+
+
+def _docker(ctx: click.Context) -> docker.Docker:
+    obj = ctx.find_object(docker.Docker)
+    assert obj is not None
+    return obj
+
+
+@cli.command(context_settings=_SUBCOMMAND_SETTINGS)
+@click.option(
+    "--platform",
+    "--archs",
+    "platforms",
+    metavar="LIST",
+    help="Architectures to build (comma separated); overrides the Dockerfile's comment.",
+)
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(min=1),
+    help="Build at most N architectures at once (default: all).",
+)
+@click.option(
+    "--strategy",
+    type=click.Choice(["auto", "emulate", "inject"]),
+    default="auto",
+    show_default=True,
+    help="How foreign architectures are built.",
+)
+@click.option(
+    "--cross-build-image",
+    default="monsonnl/qemu-wrap-build-files",
+    show_default=True,
+    help="Image with the cross-build files for --strategy inject.",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print the rendered Dockerfiles and docker commands; build nothing.",
+)
+@click.option(
+    "--push", is_flag=True, help="Push every tag (as `dockerma push`) once all builds succeeded."
+)
+@click.option(
+    "--metadata-file",
+    type=click.Path(dir_okay=False),
+    help="Write per-architecture results as JSON.",
+)
+@click.option(
+    "--smoke-test",
+    "smoke_tests",
+    multiple=True,
+    metavar="CMD",
+    help="Run CMD in every built image; a failure fails that architecture.",
+)
+@click.option(
+    "--no-smoke-test", is_flag=True, help="Skip the smoke tests, also those of the Dockerfile."
+)
+@click.option(
+    "--smoke-timeout",
+    type=click.FloatRange(min=0.1),
+    default=120.0,
+    show_default=True,
+    help="Seconds a smoke test may run.",
+)
+@click.option(
+    "--builder",
+    "builders",
+    multiple=True,
+    metavar="ARCH=ENDPOINT",
+    help="Build ARCH on another docker engine (context name or DOCKER_HOST URL).",
+)
+@click.option("--insecure", is_flag=True, help="Allow plain-HTTP registries.")
+@click.argument("docker_args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def build(ctx: click.Context, docker_args: Sequence[str], **kwargs: Any) -> None:
+    """Build one image per architecture: NAME:TAG-ARCH for every -t NAME:TAG.
+
+    Every `docker build` option is accepted and passed on to each per-architecture build.
+    """
+    from dockerma import build as build_mod
+
+    ctx.exit(build_mod.run(_docker(ctx), list(docker_args), **kwargs))
+
+
+@cli.command(context_settings=_SUBCOMMAND_SETTINGS)
+@click.option("--insecure", is_flag=True, help="Allow a plain-HTTP registry.")
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(min=1),
+    help="Push at most N architectures at once (default: all).",
+)
+@click.option(
+    "--smoke-test",
+    "smoke_tests",
+    multiple=True,
+    metavar="CMD",
+    help="Run CMD in every local per-arch image before pushing.",
+)
+@click.option(
+    "--smoke-timeout",
+    type=click.FloatRange(min=0.1),
+    default=120.0,
+    show_default=True,
+    help="Seconds a smoke test may run.",
+)
+@click.option(
+    "--builder",
+    "builders",
+    multiple=True,
+    metavar="ARCH=ENDPOINT",
+    help="Find ARCH's image on another docker engine and push from there.",
+)
+@click.option(
+    "--metadata-file", type=click.Path(dir_okay=False), help="Write the pushed digests as JSON."
+)
+@click.argument("docker_args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def push(ctx: click.Context, docker_args: Sequence[str], **kwargs: Any) -> None:
+    """Push NAME:TAG-ARCH images and a manifest list NAME:TAG.
+
+    `docker push` options (-q, --disable-content-trust, -a) are accepted and passed on.
+    """
+    from dockerma import push as push_mod
+
+    ctx.exit(push_mod.run(_docker(ctx), list(docker_args), **kwargs))
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> NoReturn:
+    raise Terminated("terminated")
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    """Entry point: runs the CLI and turns every error into one line and an exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = any(a in ("-D", "--debug") for a in args[: _first_command(args)])
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    code = 1
+    try:
+        code = cli.main(args, prog_name="dockerma", standalone_mode=False) or 0
+    except click.exceptions.Exit as e:
+        code = e.exit_code
+    except click.ClickException as e:
+        e.show()
+        code = e.exit_code
+    except (click.Abort, KeyboardInterrupt):
+        docker.terminate_children()
+        sys.stderr.write("dockerma: interrupted; stopped every docker process\n")
+        code = 130
+    except DockermaError as e:
+        if isinstance(e, Terminated | KeyboardInterrupt) or e.exit_code in (130, 143):
+            docker.terminate_children()
+        if debug:
+            traceback.print_exc()
+            if isinstance(e, DockerError):
+                sys.stderr.write(e.details() + "\n")
+        sys.stderr.write(f"dockerma: error: {e}\n")
+        code = e.exit_code
+    except Exception as e:  # noqa: BLE001 - the one boundary where everything becomes an exit code
+        if debug:
+            traceback.print_exc()
+        sys.stderr.write(
+            f"dockerma: error: unexpected {type(e).__name__}: {e} (rerun with --debug for a "
+            "traceback and report it)\n"
+        )
+        code = 1
+    sys.stdout.flush()
+    sys.exit(code)
+
+
+def _first_command(args: Sequence[str]) -> int:
+    for i, a in enumerate(args):
+        if a in ("build", "push"):
+            return i
+    return len(args)

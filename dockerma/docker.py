@@ -1,0 +1,275 @@
+"""The only module that starts processes: every docker (and credential helper) call goes here.
+
+Argument lists only, never a shell. Global docker options (`-H`, `--context`, `--tls*`, …)
+are rendered once from a frozen `GlobalOptions` and prepended to every docker call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import shlex
+import signal
+import subprocess
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+from dockerma.errors import DockerError, DockermaError, DockerNotFound
+
+log = logging.getLogger("dockerma")
+
+# Words that mark a build argument's value as a secret: it is shown as *** in every log line,
+# dry-run command and error message dockerma prints.
+_SECRET_NAME = re.compile(r"PASS|TOKEN|SECRET|KEY|CRED|AUTH|PRIVATE", re.IGNORECASE)
+
+_children: set[subprocess.Popen[bytes]] = set()
+_children_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class GlobalOptions:
+    """docker's own options, which go before the sub-command (`docker -H x build …`)."""
+
+    hosts: tuple[str, ...] = ()
+    context: str | None = None
+    config: str | None = None
+    debug: bool = False
+    log_level: str | None = None
+    tls: bool = False
+    tlscacert: str | None = None
+    tlscert: str | None = None
+    tlskey: str | None = None
+    tlsverify: bool = False
+
+    def argv(self) -> list[str]:
+        out: list[str] = []
+        if self.config:
+            out += ["--config", self.config]
+        if self.context:
+            out += ["--context", self.context]
+        for host in self.hosts:
+            out += ["--host", host]
+        if self.debug:
+            out.append("--debug")
+        if self.log_level:
+            out += ["--log-level", self.log_level]
+        if self.tls:
+            out.append("--tls")
+        if self.tlscacert:
+            out += ["--tlscacert", self.tlscacert]
+        if self.tlscert:
+            out += ["--tlscert", self.tlscert]
+        if self.tlskey:
+            out += ["--tlskey", self.tlskey]
+        if self.tlsverify:
+            out.append("--tlsverify")
+        return out
+
+
+@dataclass(frozen=True)
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def redact(argv: Iterable[str]) -> list[str]:
+    """argv with secret build-arg values replaced by ***, safe to print or log."""
+    out: list[str] = []
+    pending = False
+    for arg in argv:
+        if pending:
+            out.append(_redact_build_arg(arg))
+            pending = False
+        elif arg == "--build-arg":
+            out.append(arg)
+            pending = True
+        elif arg.startswith("--build-arg="):
+            out.append("--build-arg=" + _redact_build_arg(arg[len("--build-arg=") :]))
+        else:
+            out.append(arg)
+    return out
+
+
+def _redact_build_arg(value: str) -> str:
+    name, sep, _ = value.partition("=")
+    return f"{name}=***" if sep and _SECRET_NAME.search(name) else value
+
+
+def display(argv: Sequence[str]) -> str:
+    return shlex.join(redact(argv))
+
+
+@dataclass(frozen=True)
+class Docker:
+    """A docker CLI bound to one engine (global options) and one environment."""
+
+    options: GlobalOptions = field(default_factory=GlobalOptions)
+    binary: str = "docker"
+    env: tuple[tuple[str, str | None], ...] = ()
+
+    def for_host(self, host: str) -> Docker:
+        """The same CLI pointed at another engine (a DOCKER_HOST URL or a context name)."""
+        if re.match(r"^[a-z][a-z0-9+.-]*://", host):
+            opts = replace(self.options, hosts=(host,), context=None)
+        else:
+            opts = replace(self.options, hosts=(), context=host)
+        return replace(self, options=opts)
+
+    def with_env(self, **overrides: str | None) -> Docker:
+        merged = dict(self.env)
+        merged.update(overrides)
+        return replace(self, env=tuple(merged.items()))
+
+    def argv(self, args: Sequence[str]) -> list[str]:
+        return [self.binary, *self.options.argv(), *args]
+
+    def environ(self) -> dict[str, str]:
+        env = dict(os.environ)
+        # Old CLIs (< 20.10) hide `docker manifest` behind this; newer ones ignore it.
+        env["DOCKER_CLI_EXPERIMENTAL"] = "enabled"
+        for key, value in self.env:
+            if value is None:
+                env.pop(key, None)
+            else:
+                env[key] = value
+        return env
+
+    def run(
+        self,
+        *args: str,
+        input: str | None = None,
+        timeout: float | None = None,
+    ) -> Result:
+        """Run docker, capture both streams; never raises for a non-zero exit."""
+        return run_process(self.argv(args), env=self.environ(), input=input, timeout=timeout)
+
+    def capture(self, *args: str, platform: str | None = None, input: str | None = None) -> str:
+        """Run docker and return its stdout; a non-zero exit raises DockerError."""
+        argv = self.argv(args)
+        res = run_process(argv, env=self.environ(), input=input)
+        if res.returncode != 0:
+            raise DockerError(
+                redact(argv), res.returncode, res.stderr or res.stdout, platform=platform
+            )
+        return res.stdout
+
+    def stream(
+        self,
+        *args: str,
+        on_line: Callable[[str], None],
+        platform: str | None = None,
+        check: bool = True,
+    ) -> int:
+        """Run docker, hand each whole output line (stdout and stderr) to on_line."""
+        argv = self.argv(args)
+        tail: deque[str] = deque(maxlen=50)
+
+        def handle(line: str) -> None:
+            tail.append(line)
+            on_line(line)
+
+        code = stream_process(argv, env=self.environ(), on_line=handle)
+        if check and code != 0:
+            raise DockerError(redact(argv), code, "\n".join(tail), platform=platform)
+        return code
+
+
+def _start(argv: Sequence[str], **kwargs: object) -> subprocess.Popen[bytes]:
+    log.debug("+ %s", display(argv))
+    try:
+        proc: subprocess.Popen[bytes] = subprocess.Popen(  # type: ignore[call-overload]
+            list(argv), start_new_session=True, **kwargs
+        )
+    except FileNotFoundError:
+        if argv[0] == "docker" or argv[0].endswith("/docker"):
+            raise DockerNotFound(
+                f"docker is not installed or not on PATH (`{argv[0]}` not found); "
+                "install the docker CLI (https://docs.docker.com/engine/install/)"
+            ) from None
+        raise DockermaError(f"`{argv[0]}` not found; install it or fix PATH") from None
+    with _children_lock:
+        _children.add(proc)
+    return proc
+
+
+def _done(proc: subprocess.Popen[bytes]) -> None:
+    with _children_lock:
+        _children.discard(proc)
+
+
+def run_process(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    input: str | None = None,
+    timeout: float | None = None,
+) -> Result:
+    """Run any program (docker, a credential helper) and capture its output as text."""
+    proc = _start(
+        argv,
+        env=env,
+        stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        out, err = proc.communicate(input.encode() if input is not None else None, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill(proc)
+        out, err = proc.communicate()
+        return Result(-signal.SIGKILL, _decode(out), _decode(err) + "\n(timed out)")
+    finally:
+        _done(proc)
+    return Result(proc.returncode, _decode(out), _decode(err))
+
+
+def stream_process(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    on_line: Callable[[str], None],
+) -> int:
+    proc = _start(
+        argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    assert proc.stdout is not None
+    try:
+        for raw in proc.stdout:
+            on_line(_decode(raw).rstrip("\r\n"))
+        return proc.wait()
+    finally:
+        proc.stdout.close()
+        _done(proc)
+
+
+def _decode(data: bytes) -> str:
+    return data.decode("utf-8", errors="replace")
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def terminate_children(grace: float = 5.0) -> None:
+    """Stop every docker process still running (Ctrl-C): SIGTERM, then SIGKILL after grace."""
+    with _children_lock:
+        procs = list(_children)
+    for proc in procs:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            _kill(proc)
+
+
+def running_children() -> int:
+    with _children_lock:
+        return sum(1 for p in _children if p.poll() is None)

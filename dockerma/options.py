@@ -1,0 +1,237 @@
+"""docker's own command-line options: which take a value, and where the context PATH is.
+
+click cannot know docker's options, so `build` and `push` take them UNPROCESSED and this
+module splits them: a table of the options that take a value tells an option's value from
+the context argument (`--build-arg X=1 -t img .` has `.` as its context, not `X=1`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from dockerma.errors import UsageError
+
+# `docker build` / `docker buildx build` options that take a value (docker CLI 20.10–28).
+BUILD_VALUE_OPTIONS = frozenset(
+    [
+        "--add-host",
+        "--allow",
+        "--annotation",
+        "--attest",
+        "--build-arg",
+        "--build-context",
+        "--builder",
+        "--cache-from",
+        "--cache-to",
+        "--call",
+        "--cgroup-parent",
+        "--cpu-period",
+        "--cpu-quota",
+        "-c",
+        "--cpu-shares",
+        "--cpuset-cpus",
+        "--cpuset-mems",
+        "-f",
+        "--file",
+        "--iidfile",
+        "--isolation",
+        "--label",
+        "-m",
+        "--memory",
+        "--memory-swap",
+        "--metadata-file",
+        "--network",
+        "--no-cache-filter",
+        "-o",
+        "--output",
+        "--platform",
+        "--progress",
+        "--provenance",
+        "--sbom",
+        "--secret",
+        "--security-opt",
+        "--shm-size",
+        "--ssh",
+        "-t",
+        "--tag",
+        "--target",
+        "--ulimit",
+    ]
+)
+
+PUSH_VALUE_OPTIONS = frozenset({"--platform"})
+
+# Global docker options: valid only before the sub-command, as with docker itself.
+GLOBAL_OPTIONS = frozenset(
+    [
+        "-H",
+        "--host",
+        "--context",
+        "--config",
+        "-D",
+        "--debug",
+        "-l",
+        "--log-level",
+        "--tls",
+        "--tlscacert",
+        "--tlscert",
+        "--tlskey",
+        "--tlsverify",
+    ]
+)
+
+
+@dataclass(frozen=True)
+class BuildArgs:
+    """`docker build` arguments, split into what dockerma reads and what it passes on."""
+
+    context: str
+    tags: tuple[str, ...]
+    file: str | None
+    build_args: Mapping[str, str]
+    passthrough: tuple[str, ...]
+    target: str | None = None
+    quiet: bool = False
+    user_platform: str | None = None
+    secret_args: frozenset[str] = field(default_factory=frozenset)
+
+
+def _split(opt: str) -> tuple[str, str | None]:
+    if opt.startswith("--") and "=" in opt:
+        name, _, value = opt.partition("=")
+        return name, value
+    return opt, None
+
+
+def check_no_global(args: Sequence[str], command: str) -> None:
+    for arg in args:
+        name, _ = _split(arg)
+        if name in GLOBAL_OPTIONS and name not in ("-c",):
+            raise UsageError(
+                f"{name} is a global docker option and goes before the sub-command: "
+                f"dockerma {name} … {command} …"
+            )
+
+
+def parse_build(args: Sequence[str], *, environ: Mapping[str, str] | None = None) -> BuildArgs:
+    """Find the context, tags, -f and --build-arg values among docker build's arguments."""
+    env = os.environ if environ is None else environ
+    check_no_global(args, "build")
+    positional: list[str] = []
+    tags: list[str] = []
+    passthrough: list[str] = []
+    build_args: dict[str, str] = {}
+    file: str | None = None
+    target: str | None = None
+    quiet = False
+    user_platform: str | None = None
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            positional.extend(args[i + 1 :])
+            break
+        if not arg.startswith("-") or arg == "-":
+            positional.append(arg)
+            i += 1
+            continue
+        name, value = _split(arg)
+        # Short options with the value attached: -tname:tag, -fDockerfile.
+        if (
+            value is None
+            and len(name) > 2
+            and not name.startswith("--")
+            and name[:2]
+            in (
+                "-t",
+                "-f",
+            )
+        ):
+            name, value = name[:2], name[2:]
+        if name in BUILD_VALUE_OPTIONS:
+            if value is None:
+                if i + 1 >= len(args):
+                    raise UsageError(f"option {name} needs a value")
+                value = args[i + 1]
+                i += 1
+            if name in ("-t", "--tag"):
+                tags.append(value)
+            elif name in ("-f", "--file"):
+                file = value
+            elif name == "--iidfile":
+                raise UsageError(
+                    "--iidfile is not supported: dockerma writes one image id per architecture; "
+                    "use --metadata-file FILE instead"
+                )
+            else:
+                if name == "--build-arg":
+                    key, sep, val = value.partition("=")
+                    if sep:
+                        build_args[key] = val
+                    elif key in env:  # docker takes `--build-arg NAME` from the environment
+                        build_args[key] = env[key]
+                elif name == "--target":
+                    target = value
+                passthrough += [name, value]
+        else:
+            if name in ("-q", "--quiet"):
+                quiet = True
+            passthrough.append(arg)
+        i += 1
+    if not positional:
+        raise UsageError(
+            "no build context given; pass the context directory last, e.g. dockerma build -t app ."
+        )
+    if len(positional) > 1:
+        raise UsageError(
+            f"expected one build context, got {len(positional)}: {' '.join(positional)}; "
+            "quote option values that contain spaces"
+        )
+    return BuildArgs(
+        context=positional[0],
+        tags=tuple(tags),
+        file=file,
+        build_args=build_args,
+        passthrough=tuple(passthrough),
+        target=target,
+        quiet=quiet,
+        user_platform=user_platform,
+    )
+
+
+@dataclass(frozen=True)
+class PushArgs:
+    names: tuple[str, ...]
+    passthrough: tuple[str, ...]
+    all_tags: bool
+    quiet: bool
+
+
+def parse_push(args: Sequence[str]) -> PushArgs:
+    check_no_global(args, "push")
+    names: list[str] = []
+    passthrough: list[str] = []
+    all_tags = quiet = False
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        name, value = _split(arg)
+        if not arg.startswith("-"):
+            names.append(arg)
+        elif name in ("-a", "--all-tags"):
+            all_tags = True
+        elif name in PUSH_VALUE_OPTIONS and value is None:
+            passthrough += [arg, args[i + 1]] if i + 1 < len(args) else [arg]
+            i += 1
+        else:
+            if name in ("-q", "--quiet"):
+                quiet = True
+            passthrough.append(arg)
+        i += 1
+    if len(names) != 1:
+        raise UsageError(
+            f"expected one image name, got {len(names)}; usage: dockerma push NAME[:TAG]"
+        )
+    return PushArgs(tuple(names), tuple(passthrough), all_tags, quiet)

@@ -1,0 +1,86 @@
+"""The only writer to the terminal: whole lines under a lock, prefixed per platform."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections.abc import Sequence
+from typing import TextIO
+
+_COLOURS = ("36", "35", "33", "32", "34", "31", "96", "95", "93", "92")
+
+
+def colour_wanted(stream: TextIO) -> bool:
+    """Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org)."""
+    if "NO_COLOR" in os.environ:
+        return False
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+class Output:
+    def __init__(
+        self,
+        out: TextIO | None = None,
+        err: TextIO | None = None,
+        *,
+        labels: Sequence[str] = (),
+        quiet: bool = False,
+    ) -> None:
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
+        self.quiet = quiet
+        self._lock = threading.Lock()
+        self._colour = colour_wanted(self.out)
+        self._width = max((len(x) for x in labels), default=0)
+        self._codes = {label: _COLOURS[i % len(_COLOURS)] for i, label in enumerate(labels)}
+
+    def set_labels(self, labels: Sequence[str]) -> None:
+        self._width = max((len(x) for x in labels), default=0)
+        self._codes = {label: _COLOURS[i % len(_COLOURS)] for i, label in enumerate(labels)}
+
+    def _write(self, stream: TextIO, text: str) -> None:
+        with self._lock:
+            stream.write(text + "\n")
+            stream.flush()
+
+    def line(self, label: str, text: str) -> None:
+        """One line of a platform's work, as `[arm64] text`."""
+        if self.quiet:
+            return
+        tag = f"[{label}]".ljust(self._width + 2)
+        if self._colour:
+            tag = f"\033[{self._codes.get(label, '1')}m{tag}\033[0m"
+        self._write(self.out, f"{tag} {text}")
+
+    def info(self, text: str) -> None:
+        if not self.quiet:
+            self._write(self.out, text)
+
+    def result(self, text: str) -> None:
+        """A line the user asked for (a digest, an image id): printed even with -q."""
+        self._write(self.out, text)
+
+    def warn(self, text: str) -> None:
+        self._write(self.err, f"dockerma: warning: {text}")
+
+    def error(self, text: str) -> None:
+        msg = f"dockerma: error: {text}"
+        if colour_wanted(self.err):
+            msg = f"\033[31m{msg}\033[0m"
+        self._write(self.err, msg)
+
+    def table(self, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+        """A plain aligned table (the closing summary)."""
+        if self.quiet:
+            return
+        widths = [len(h) for h in headers]
+        for row in rows:
+            widths = [max(w, len(c)) for w, c in zip(widths, row)]
+        fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+        lines = [fmt.format(*headers).rstrip()]
+        lines += [fmt.format(*row).rstrip() for row in rows]
+        self._write(self.out, "\n".join(lines))

@@ -1,0 +1,114 @@
+"""ImageRef: docker image references that survive `localhost:5000/team/app:v1` and digests."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+from dockerma.errors import DockermaError
+
+DEFAULT_DOMAIN = "docker.io"
+_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_DIGEST = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-fA-F0-9]{32,}$")
+_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
+MAX_TAG = 128  # docker refuses longer tags
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """`[domain/]path[:tag][@digest]`; `domain` is empty when the reference had none."""
+
+    domain: str
+    path: str
+    tag: str = ""
+    digest: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> ImageRef:
+        raw = text.strip()
+        if not raw or any(c.isspace() for c in raw):
+            raise DockermaError(f"invalid image reference {text!r}; use NAME[:TAG]")
+        rest, _, digest = raw.partition("@")
+        if digest and not _DIGEST.match(digest):
+            raise DockermaError(f"invalid digest in {text!r}; use NAME@sha256:<64 hex digits>")
+        name, tag = rest, ""
+        slash = rest.rfind("/")
+        colon = rest.rfind(":")
+        if colon > slash:
+            name, tag = rest[:colon], rest[colon + 1 :]
+            if not _TAG.match(tag):
+                raise DockermaError(
+                    f"invalid tag {tag!r} in {text!r}; a tag is up to 128 letters, digits, "
+                    "'_', '.' and '-', not starting with '.' or '-'"
+                )
+        domain, path = "", name
+        first, sep, remainder = name.partition("/")
+        if sep and ("." in first or ":" in first or first == "localhost" or first != first.lower()):
+            domain, path = first, remainder
+        if not path or not all(_COMPONENT.match(c) for c in path.split("/")):
+            raise DockermaError(
+                f"invalid image name {name!r} in {text!r}; use lowercase letters, digits and "
+                "separators (., _, -), e.g. registry:5000/team/app:v1"
+            )
+        return cls(domain, path, tag, digest)
+
+    @property
+    def name(self) -> str:
+        """The repository as the user wrote it, without tag or digest."""
+        return f"{self.domain}/{self.path}" if self.domain else self.path
+
+    @property
+    def registry(self) -> str:
+        """The registry host[:port] the reference lives in (docker.io when none is named)."""
+        return self.domain or DEFAULT_DOMAIN
+
+    @property
+    def repository(self) -> str:
+        """The repository path in the registry's API (`library/` for official images)."""
+        if self.registry == DEFAULT_DOMAIN and "/" not in self.path:
+            return f"library/{self.path}"
+        return self.path
+
+    def with_tag(self, tag: str) -> ImageRef:
+        if len(tag) > MAX_TAG:
+            raise DockermaError(
+                f"tag {tag!r} is {len(tag)} characters, docker allows {MAX_TAG}; use a shorter tag"
+            )
+        if not _TAG.match(tag):
+            raise DockermaError(f"invalid tag {tag!r}; use letters, digits, '_', '.' and '-'")
+        return replace(self, tag=tag, digest="")
+
+    def with_digest(self, digest: str) -> ImageRef:
+        return replace(self, digest=digest)
+
+    @property
+    def tag_or_latest(self) -> str:
+        return self.tag or "latest"
+
+    def suffixed(self, suffix: str) -> ImageRef:
+        """`name:tag-suffix`, the per-architecture tag (tag defaults to latest)."""
+        return self.with_tag(f"{self.tag_or_latest}-{suffix}")
+
+    @property
+    def reference(self) -> str:
+        """The tag or digest part used in registry API paths."""
+        return self.digest or self.tag_or_latest
+
+    def __str__(self) -> str:
+        out = self.name
+        if self.tag:
+            out += f":{self.tag}"
+        if self.digest:
+            out += f"@{self.digest}"
+        return out
+
+    def pinned(self, digest: str) -> str:
+        """`name@digest` (the tag dropped: docker ignores it when a digest is given)."""
+        return f"{self.name}@{digest}"
+
+
+def is_loopback(registry: str) -> bool:
+    """localhost, 127.0.0.0/8 and [::1] registries, which docker lets speak plain HTTP."""
+    host = registry.rsplit(":", 1)[0] if not registry.endswith("]") else registry
+    host = host.strip("[]").lower()
+    return host in ("localhost", "::1") or host.startswith("127.") or host.endswith(".localhost")
