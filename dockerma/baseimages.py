@@ -1,0 +1,85 @@
+"""Base image look-ups: one registry request per distinct image per run, in parallel.
+
+Nothing is cached across runs: a tag like `busybox:1` moves, and the seed's days-long digest
+cache pinned stale bases. Within one run each image is asked for once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from dockerma import manifests
+from dockerma.errors import DockermaError
+from dockerma.parallel import run_each
+from dockerma.platforms import Platform
+from dockerma.references import ImageRef
+from dockerma.registry import NotFound, Registry
+
+
+@dataclass(frozen=True)
+class BaseImage:
+    ref: ImageRef
+    entries: tuple[manifests.Entry, ...]
+    is_list: bool
+
+    def available(self) -> str:
+        return ", ".join(str(e.platform) for e in self.entries) or "none"
+
+
+def lookup(registry: Registry, text: str) -> BaseImage:
+    """The platforms and digests a base image offers (a list, an index or one image)."""
+    ref = ImageRef.parse(text)
+    try:
+        m = registry.get_manifest(ref)
+    except NotFound:
+        raise DockermaError(
+            f"base image {text} was not found in its registry {ref.registry}; check the name "
+            "and tag, or push it there first (dockerma pins bases by registry digest)"
+        ) from None
+    doc = m.json
+    if manifests.is_index(doc, m.media_type):
+        return BaseImage(ref, tuple(manifests.entries(doc)), True)
+    config_digest = (doc.get("config") or {}).get("digest")
+    if not config_digest:
+        raise DockermaError(
+            f"base image {text} has a manifest dockerma cannot read ({m.media_type})"
+        )
+    config = json.loads(registry.get_blob(ref, config_digest))
+    platform = manifests.config_platform(config)
+    entry = manifests.Entry(platform, m.digest, m.media_type, len(m.body))
+    return BaseImage(ref, (entry,), False)
+
+
+def resolve(
+    registry: Registry, pairs: Sequence[tuple[str, Platform]], *, jobs: int | None = None
+) -> dict[tuple[str, Platform], str]:
+    """The pinned reference (`name@sha256:…`) for every (image, platform) pair.
+
+    Fails before anything is built when an image lacks a platform, naming the image, the
+    missing and the available platforms.
+    """
+    names = list(dict.fromkeys(text for text, _ in pairs))
+    outcomes = run_each(names, lambda t: lookup(registry, t), jobs=jobs)
+    for o in outcomes:
+        if o.error is not None:
+            raise o.error
+    images = {o.item: o.value for o in outcomes if o.value is not None}
+    pinned: dict[tuple[str, Platform], str] = {}
+    missing: dict[str, list[Platform]] = {}
+    for text, platform in pairs:
+        image = images[text]
+        entry = manifests.pick(image.entries, platform)
+        if entry is None:
+            missing.setdefault(text, []).append(platform)
+            continue
+        pinned[(text, platform)] = image.ref.pinned(entry.digest)
+    if missing:
+        text, plats = next(iter(missing.items()))
+        raise DockermaError(
+            f"base image {text} has no {', '.join(map(str, plats))} (it has: "
+            f"{images[text].available()}); drop that architecture or use a base image that "
+            "provides it"
+        )
+    return pinned

@@ -1,0 +1,401 @@
+"""Build orchestration: checks first, then one docker build per platform, in parallel."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dockerma import baseimages, dockerfile, engine, images, metadata, smoke
+from dockerma.docker import Docker, display
+from dockerma.errors import DockermaError, UsageError
+from dockerma.options import BuildArgs, parse_build
+from dockerma.output import Output
+from dockerma.parallel import run_each
+from dockerma.platforms import Platform, parse_list
+from dockerma.references import ImageRef
+from dockerma.registry import Registry
+
+AUTO_ARGS = (
+    "TARGETPLATFORM",
+    "TARGETOS",
+    "TARGETARCH",
+    "TARGETVARIANT",
+    "BUILDPLATFORM",
+    "BUILDOS",
+    "BUILDARCH",
+    "BUILDVARIANT",
+)
+
+
+@dataclass
+class PlatformResult:
+    platform: Platform
+    tags: list[str]
+    image_id: str = ""
+    seconds: float = 0.0
+    error: str = ""
+    smoke: list[smoke.SmokeResult] = field(default_factory=list)
+    digest: str = ""
+    engine: str = "local"
+    actual: Platform | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.error and all(s.passed for s in self.smoke)
+
+    @property
+    def result(self) -> str:
+        if self.error:
+            return "failed"
+        if not all(s.passed for s in self.smoke):
+            return "failed (smoke)"
+        return "ok"
+
+
+@dataclass(frozen=True)
+class Plan:
+    platform: Platform
+    dockerfile: Path
+    argv: tuple[str, ...]
+    iidfile: Path
+    tags: tuple[str, ...]
+
+
+def _read_dockerfile(path: Path) -> str:
+    if path.is_dir():
+        raise DockermaError(f"Dockerfile {path} is a directory; pass the file with -f")
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise DockermaError(f"Dockerfile not found: {path}; create it or point -f at it") from None
+    except OSError as e:
+        raise DockermaError(
+            f"cannot read Dockerfile {path}: {e.strerror}; check its permissions"
+        ) from None
+    if b"\0" in data:
+        raise DockermaError(f"Dockerfile {path} is a binary file, not a Dockerfile; check -f")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise DockermaError(
+            f"Dockerfile {path} is not UTF-8 (byte {e.start}); save it as UTF-8"
+        ) from None
+
+
+def _locate(args: BuildArgs) -> tuple[Path, Path]:
+    ctx = args.context
+    if "://" in ctx or ctx.startswith("git@") or ctx == "-":
+        raise UsageError(
+            f"build context {ctx!r} is a URL or stdin; dockerma needs a local directory "
+            "(clone or unpack it first)"
+        )
+    context = Path(ctx)
+    if not context.exists():
+        raise DockermaError(f"build context {ctx} does not exist; pass an existing directory")
+    if not context.is_dir():
+        raise DockermaError(f"build context {ctx} is not a directory; pass the directory")
+    if args.file is None:
+        dockerfile_path = context / "Dockerfile"
+    elif args.file == "-":
+        raise UsageError("-f - (Dockerfile on stdin) is not supported; write it to a file")
+    else:
+        # docker resolves -f against the working directory, not the context.
+        dockerfile_path = Path(args.file)
+    return context, dockerfile_path
+
+
+def run(
+    docker: Docker,
+    docker_args: Sequence[str],
+    *,
+    platforms: str | None = None,
+    jobs: int | None = None,
+    strategy: str = "auto",
+    cross_build_image: str = "monsonnl/qemu-wrap-build-files",
+    dry_run: bool = False,
+    push: bool = False,
+    metadata_file: str | None = None,
+    smoke_tests: Sequence[str] = (),
+    no_smoke_test: bool = False,
+    smoke_timeout: float = 120.0,
+    builders: Sequence[str] = (),
+    insecure: bool = False,
+) -> int:
+    args = parse_build(docker_args)
+    out = Output(quiet=False)
+    context, dockerfile_path = _locate(args)
+    df = dockerfile.parse(_read_dockerfile(dockerfile_path))
+    targets = parse_list(platforms) if platforms is not None else list(df.archs or ())
+    if not targets:
+        raise DockermaError(
+            f"no architectures given: add `# dockerma archs:amd64,arm64:` to {dockerfile_path} "
+            "or pass --platform amd64,arm64"
+        )
+    tags = [ImageRef.parse(t if ":" in t.rsplit("/", 1)[-1] else f"{t}:latest") for t in args.tags]
+    for t in tags:  # every per-arch tag must be valid before anything starts
+        for p in targets:
+            t.suffixed(p.suffix)
+    if push and not tags:
+        raise UsageError("--push needs at least one -t NAME[:TAG] to push")
+    if strategy == "inject":
+        raise DockermaError("--strategy inject is not available yet; use --strategy emulate")
+
+    info = engine.probe(docker)
+    build_platform = info.platform
+    if not dry_run:
+        for p in targets:
+            if not engine.runs_natively(p, build_platform) and not engine.emulation_available(p):
+                raise DockermaError(engine.emulation_hint(p))
+
+    registry = Registry(
+        config_dir=docker.options.config,
+        insecure=insecure,
+        insecure_registries=info.insecure_registries,
+        on_retry=out.warn,
+    )
+    pairs = dockerfile.external_images(
+        df, build_args=args.build_args, targets=targets, build=build_platform
+    )
+    pinned = baseimages.resolve(registry, pairs)
+
+    smokes = [] if no_smoke_test else [*df.smoke, *smoke_tests]
+    labels = [p.suffix for p in targets]
+    out.set_labels(labels)
+    tmp = Path(tempfile.mkdtemp(prefix="dockerma-"))
+    try:
+        plans = [
+            _plan(
+                docker,
+                df,
+                args,
+                p,
+                build_platform,
+                pinned,
+                tmp,
+                context,
+                dockerfile_path,
+                tags,
+                info.buildkit,
+            )
+            for p in targets
+        ]
+        if dry_run:
+            for plan in plans:
+                out.info(f"# {plan.platform}: {plan.dockerfile.name}")
+                out.info(plan.dockerfile.read_text().rstrip("\n"))
+                out.info(f"# {plan.platform}: command")
+                out.info(display(docker.argv(plan.argv)))
+                for tag in plan.tags:
+                    out.info(display(docker.argv(("tag", "<image id>", tag))))
+                out.info("")
+            return 0
+
+        def work(plan: Plan) -> PlatformResult:
+            return _build_one(docker, plan, out, smokes, smoke_timeout)
+
+        outcomes = run_each(plans, work, jobs=jobs)
+        results: list[PlatformResult] = []
+        for o in outcomes:
+            if o.value is not None:
+                results.append(o.value)
+            else:
+                results.append(
+                    PlatformResult(o.item.platform, list(o.item.tags), error=str(o.error))
+                )
+        _summary(out, results, bool(smokes))
+        failed = [r for r in results if not r.ok]
+        lists: dict[str, str] = {}
+        if not failed and push:
+            from dockerma import push as push_mod
+
+            lists = push_mod.publish(
+                docker,
+                out,
+                tags,
+                {r.platform: r for r in results},
+                registry=registry,
+                jobs=jobs,
+                passthrough=("--quiet",) if args.quiet else (),
+            )
+        if metadata_file:
+            metadata.write(metadata_file, results, lists)
+        if failed:
+            names = ", ".join(f"{r.platform} ({r.error or r.result})" for r in failed)
+            hint = ""
+            if any(not all(s.passed for s in r.smoke) for r in failed):
+                first = failed[0]
+                hint = (
+                    "; the images stay local for a look: docker run --rm -it --platform "
+                    f"{first.platform} {first.tags[0] if first.tags else first.image_id} sh"
+                )
+            if push:
+                hint += "; nothing was pushed"
+            raise DockermaError(
+                f"{len(failed)} of {len(results)} architectures failed: {names}{hint}"
+            )
+        return 0
+    except BaseException:
+        from dockerma.docker import terminate_children
+
+        terminate_children()
+        raise
+    finally:
+        if docker.options.debug:
+            out.warn(f"rendered Dockerfiles kept in {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _plan(
+    docker: Docker,
+    df: dockerfile.Dockerfile,
+    args: BuildArgs,
+    target: Platform,
+    build_platform: Platform,
+    pinned: dict[tuple[str, Platform], str],
+    tmp: Path,
+    context: Path,
+    dockerfile_path: Path,
+    tags: Sequence[ImageRef],
+    buildkit: bool,
+) -> Plan:
+    rendered = dockerfile.render(
+        df,
+        target=target,
+        build=build_platform,
+        build_args=args.build_args,
+        pin=lambda ref, p: pinned[(ref, p)],
+    )
+    path = tmp / f"Dockerfile.{target.suffix}"
+    path.write_text(rendered, encoding="utf-8")
+    # BuildKit reads <Dockerfile>.dockerignore beside the Dockerfile before the context's.
+    ignore = Path(f"{dockerfile_path}.dockerignore")
+    if ignore.is_file():
+        shutil.copyfile(ignore, Path(f"{path}.dockerignore"))
+    iidfile = tmp / f"iid.{target.suffix}"
+    auto = {**target.buildargs("TARGET"), **build_platform.buildargs("BUILD")}
+    extra: list[str] = []
+    for name in AUTO_ARGS:
+        # Only the ones the Dockerfile declares: the classic builder warns about unused args.
+        if name in df.declared_args and name not in args.build_args:
+            extra += ["--build-arg", f"{name}={auto[name]}"]
+    progress: list[str] = []
+    if buildkit and not any(
+        a == "--progress" or a.startswith("--progress=") for a in args.passthrough
+    ):
+        progress = ["--progress=plain"]
+    wide = ["--platform", target.docker]
+    if not buildkit and _cross_platform_stages(df, args, target, build_platform):
+        # The classic builder refuses `COPY --from` a stage of another platform when a
+        # build-wide --platform is set; without it each stage takes its pinned base's
+        # platform. Only a scratch final stage then cannot be labelled (it would get the
+        # host's architecture, and FROM --platform= on scratch is ignored).
+        wide = []
+        final = _final_stage(df, args.target)
+        if final.base.lower() == "scratch":
+            raise DockermaError(
+                f"the classic builder cannot build {target} from this Dockerfile: it mixes a "
+                "FROM --platform stage with a FROM scratch final stage; use BuildKit "
+                "(install docker-buildx) or base the final stage on an image"
+            )
+    argv = (
+        "build",
+        *wide,
+        "-f",
+        str(path),
+        "--iidfile",
+        str(iidfile),
+        *progress,
+        *extra,
+        *args.passthrough,
+        str(context),
+    )
+    per_arch = tuple(str(t.suffixed(target.suffix)) for t in tags)
+    return Plan(target, path, argv, iidfile, per_arch)
+
+
+def _cross_platform_stages(
+    df: dockerfile.Dockerfile, args: BuildArgs, target: Platform, build: Platform
+) -> bool:
+    return any(
+        st.platform_flag
+        and not dockerfile.stage_platform(
+            df, st, build_args=args.build_args, target=target, build=build
+        ).matches(target)
+        for st in df.stages
+    )
+
+
+def _final_stage(df: dockerfile.Dockerfile, target: str | None) -> dockerfile.Stage:
+    if target:
+        for st in df.stages:
+            if st.alias == target.lower():
+                return st
+        raise DockermaError(f"--target {target}: no stage named {target} in the Dockerfile")
+    return df.stages[-1]
+
+
+def _build_one(
+    docker: Docker, plan: Plan, out: Output, smokes: Sequence[str], smoke_timeout: float
+) -> PlatformResult:
+    label = plan.platform.suffix
+    result = PlatformResult(plan.platform, list(plan.tags))
+    start = time.monotonic()
+    try:
+        docker.stream(
+            *plan.argv, on_line=lambda line: out.line(label, line), platform=str(plan.platform)
+        )
+        result.image_id = plan.iidfile.read_text().strip()
+        result.actual = check_image_platform(
+            docker, result.image_id, plan.platform, what=f"the image built for {plan.platform}"
+        )
+        for tag in plan.tags:
+            docker.capture("tag", result.image_id, tag, platform=str(plan.platform))
+        for cmd in smokes:
+            res = smoke.run(
+                docker,
+                result.image_id,
+                plan.platform,
+                cmd,
+                timeout=smoke_timeout,
+                on_line=lambda line: out.line(label, line),
+            )
+            result.smoke.append(res)
+            out.line(label, f"smoke test {cmd!r}: {res.describe()}")
+    except (DockermaError, OSError) as e:
+        result.error = str(e)
+        out.line(label, f"FAILED: {e}")
+    result.seconds = time.monotonic() - start
+    return result
+
+
+def check_image_platform(docker: Docker, ref: str, expected: Platform, *, what: str) -> Platform:
+    [(_, actual)] = images.inspect_platforms(docker, [ref])
+    if not images.same_platform(actual, expected):
+        raise images.mismatch(what, actual, expected)
+    return actual
+
+
+def _summary(out: Output, results: Sequence[PlatformResult], with_smoke: bool) -> None:
+    headers = ["ARCH", "PLATFORM", "TAGS", "IMAGE ID", "TIME", "RESULT"]
+    if with_smoke:
+        headers.insert(5, "SMOKE")
+    rows = []
+    for r in results:
+        row = [
+            r.platform.suffix,
+            str(r.platform),
+            " ".join(r.tags) or "-",
+            r.image_id.removeprefix("sha256:")[:12] or "-",
+            f"{r.seconds:.1f}s",
+            r.result,
+        ]
+        if with_smoke:
+            row.insert(5, ", ".join(s.describe() for s in r.smoke) or "-")
+        rows.append(row)
+    out.info("")
+    out.table(headers, rows)

@@ -1,0 +1,112 @@
+"""What the docker engine is: its platform, its builder, its image store, its registries.
+
+One `docker info` call answers all of it (server and client parts), so a run asks once.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dockerma.docker import Docker
+from dockerma.errors import DockerError, DockermaError
+from dockerma.platforms import Platform, host_platform
+
+BINFMT_DIR = Path("/proc/sys/fs/binfmt_misc")
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    platform: Platform
+    buildkit: bool
+    containerd_store: bool
+    insecure_registries: tuple[str, ...]
+    name: str = "local"
+
+    def is_insecure(self, registry: str) -> bool:
+        """True when the daemon itself talks plain HTTP to this registry (docker info)."""
+        host = registry.rsplit(":", 1)[0].strip("[]") if registry.count(":") <= 1 else registry
+        for entry in self.insecure_registries:
+            if entry == registry:
+                return True
+            try:
+                if ipaddress.ip_address(host) in ipaddress.ip_network(entry, strict=False):
+                    return True
+            except ValueError:
+                continue
+        return False
+
+
+def probe(docker: Docker, *, environ: Mapping[str, str] | None = None) -> EngineInfo:
+    """Ask the engine what it is; a clear error when docker is missing or does not answer."""
+    env = os.environ if environ is None else environ
+    try:
+        raw = docker.capture("info", "--format", "{{json .}}")
+    except DockerError as e:
+        where = " ".join(docker.options.argv()) or os.environ.get("DOCKER_HOST", "")
+        raise DockermaError(
+            "the docker engine does not answer"
+            + (f" ({where})" if where else "")
+            + f": {e.tail(1)[0].strip() if e.tail(1) else e.returncode}; start dockerd or "
+            "point DOCKER_HOST / --host / --context at a running engine"
+        ) from None
+    return parse_info(json.loads(raw or "{}"), env)
+
+
+def parse_info(info: Mapping[str, Any], environ: Mapping[str, str]) -> EngineInfo:
+    if info.get("ServerErrors") and not info.get("Architecture"):
+        raise DockermaError(
+            f"the docker engine does not answer: {info['ServerErrors'][0]}; start dockerd or "
+            "point DOCKER_HOST / --host / --context at a running engine"
+        )
+    platform = (
+        host_platform(str(info.get("Architecture") or ""))
+        if info.get("Architecture")
+        else host_platform()
+    )
+    client = info.get("ClientInfo") or {}
+    plugins = {p.get("Name") for p in client.get("Plugins") or [] if isinstance(p, dict)}
+    setting = environ.get("DOCKER_BUILDKIT", "")
+    # CLI 23+ uses BuildKit through the buildx plugin and falls back to the legacy builder
+    # without it; DOCKER_BUILDKIT=0 forces the legacy builder.
+    buildkit = setting != "0" and ("buildx" in plugins or setting == "1")
+    driver_status = dict(
+        tuple(x) for x in info.get("DriverStatus") or [] if isinstance(x, list) and len(x) == 2
+    )
+    containerd = driver_status.get("driver-type") == "io.containerd.snapshotter.v1"
+    reg = info.get("RegistryConfig") or {}
+    insecure = list(reg.get("InsecureRegistryCIDRs") or [])
+    for name, cfg in (reg.get("IndexConfigs") or {}).items():
+        if isinstance(cfg, dict) and cfg.get("Secure") is False:
+            insecure.append(name)
+    return EngineInfo(platform, buildkit, containerd, tuple(insecure))
+
+
+def runs_natively(target: Platform, engine: Platform) -> bool:
+    """Whether the engine's CPU runs target binaries without QEMU (x86_64 runs 386 too)."""
+    if target.arch == engine.arch:
+        return target.arch != "arm" or target.variant <= (engine.variant or "v7")
+    return (engine.arch, target.arch) == ("amd64", "386")
+
+
+def emulation_available(target: Platform, binfmt_dir: Path = BINFMT_DIR) -> bool:
+    """Whether the kernel has an enabled binfmt_misc handler for the target's binaries."""
+    handler = binfmt_dir / target.qemu
+    try:
+        return handler.read_text().splitlines()[0].strip() == "enabled"
+    except (OSError, IndexError):
+        return False
+
+
+def emulation_hint(target: Platform) -> str:
+    return (
+        f"no emulation for {target}: the kernel has no enabled binfmt_misc handler "
+        f"{target.qemu}; install qemu-user-static and binfmt-support (Debian/Ubuntu) or run "
+        "`docker run --privileged --rm tonistiigi/binfmt --install all`, or build it on a "
+        f"native engine with --builder {target.suffix}=ENDPOINT"
+    )

@@ -1,0 +1,301 @@
+"""Push orchestration: per-arch images, then a manifest list built from registry digests."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from dockerma import engine, manifests, metadata, smoke
+from dockerma.docker import Docker
+from dockerma.errors import DockerError, DockermaError
+from dockerma.images import inspect_platforms, mismatch, same_platform
+from dockerma.options import parse_push
+from dockerma.output import Output
+from dockerma.parallel import run_each
+from dockerma.platforms import BY_SUFFIX, Platform
+from dockerma.references import ImageRef
+from dockerma.registry import NotFound, Registry
+
+RETRIES = 3
+# docker push output that means "try again": registry 5xx, throttling, dropped connections.
+_TRANSIENT = (
+    " 500",
+    " 502",
+    " 503",
+    " 504",
+    " 429",
+    "status: 5",
+    "timeout",
+    "timed out",
+    "connection reset",
+    "connection refused",
+    "broken pipe",
+    "eof",
+    "temporarily unavailable",
+    "too many requests",
+)
+_AUTH = ("denied", "unauthorized", "no basic auth credentials", "authentication required")
+
+
+@dataclass
+class Image:
+    """A local per-arch image to publish: its tag, id and the platform it really is."""
+
+    platform: Platform
+    tags: list[str]
+    image_id: str
+    actual: Platform | None = None
+    digest: str = ""
+    error: str = ""
+    smoke: list[smoke.SmokeResult] = field(default_factory=list)
+    engine: str = "local"
+    seconds: float = 0.0
+
+    @property
+    def result(self) -> str:
+        return "failed" if self.error or not all(s.passed for s in self.smoke) else "ok"
+
+
+def run(
+    docker: Docker,
+    docker_args: Sequence[str],
+    *,
+    insecure: bool = False,
+    jobs: int | None = None,
+    smoke_tests: Sequence[str] = (),
+    smoke_timeout: float = 120.0,
+    builders: Sequence[str] = (),
+    metadata_file: str | None = None,
+) -> int:
+    args = parse_push(docker_args)
+    out = Output(quiet=args.quiet)
+    ref = ImageRef.parse(args.names[0])
+    info = engine.probe(docker)
+    registry = Registry(
+        config_dir=docker.options.config,
+        insecure=insecure,
+        insecure_registries=info.insecure_registries,
+        on_retry=out.warn,
+    )
+    if args.all_tags:
+        groups = find_all(docker, ref)
+        if not groups:
+            raise DockermaError(
+                f"no per-arch images of {ref.name} found (NAME:TAG-ARCH); build them with "
+                "dockerma build first"
+            )
+    else:
+        if ref.digest:
+            raise DockermaError(f"cannot push a digest reference {ref}; push NAME:TAG")
+        found = find(docker, ref)
+        if not found:
+            raise DockermaError(
+                f"no per-arch images for {ref.name}:{ref.tag_or_latest} (looked for "
+                f"{ref.name}:{ref.tag_or_latest}-ARCH); build them with dockerma build -t {ref}"
+            )
+        groups = {ref.tag_or_latest: found}
+    for images in groups.values():
+        check_platforms(docker, images)
+    out.set_labels([p.suffix for images in groups.values() for p in images])
+    if smoke_tests:
+        for images in groups.values():
+            for img in images.values():
+                for cmd in smoke_tests:
+                    res = smoke.run(
+                        docker,
+                        img.image_id,
+                        img.platform,
+                        cmd,
+                        timeout=smoke_timeout,
+                        on_line=lambda line, s=img.platform.suffix: out.line(s, line),
+                    )
+                    img.smoke.append(res)
+                    out.line(img.platform.suffix, f"smoke test {cmd!r}: {res.describe()}")
+            bad = [i for i in images.values() if not all(s.passed for s in i.smoke)]
+            if bad:
+                raise DockermaError(
+                    "smoke test failed for "
+                    + ", ".join(
+                        f"{i.tags[0]} ({', '.join(s.describe() for s in i.smoke)})" for i in bad
+                    )
+                    + "; nothing was pushed"
+                )
+    lists: dict[str, str] = {}
+    for tag, images in groups.items():
+        lists.update(
+            publish(
+                docker,
+                out,
+                [ref.with_tag(tag)],
+                images,
+                registry=registry,
+                jobs=jobs,
+                passthrough=args.passthrough,
+            )
+        )
+    if metadata_file:
+        metadata.write(metadata_file, [i for imgs in groups.values() for i in imgs.values()], lists)
+    return 0
+
+
+def find(docker: Docker, ref: ImageRef) -> dict[Platform, Image]:
+    """The local `NAME:TAG-SUFFIX` images, asked of docker as JSON (never table columns)."""
+    return find_all(docker, ref).get(ref.tag_or_latest, {})
+
+
+def find_all(docker: Docker, ref: ImageRef) -> dict[str, dict[Platform, Image]]:
+    raw = docker.capture("image", "ls", "--format", "{{json .}}", ref.name)
+    groups: dict[str, dict[Platform, Image]] = {}
+    for line in raw.splitlines():
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        tag = str(row.get("Tag") or "")
+        base, sep, suffix = tag.rpartition("-")
+        platform = BY_SUFFIX.get(suffix)
+        if not sep or platform is None:
+            continue
+        groups.setdefault(base, {})[platform] = Image(
+            platform, [f"{ref.name}:{tag}"], str(row.get("ID") or "")
+        )
+    return {
+        k: dict(sorted(v.items(), key=lambda kv: list(BY_SUFFIX.values()).index(kv[0])))
+        for k, v in groups.items()
+    }
+
+
+def check_platforms(docker: Docker, images: Mapping[Platform, Image]) -> None:
+    """Refuse to publish an image whose own architecture/variant differs from its suffix."""
+    tags = [img.tags[0] for img in images.values()]
+    for img, (image_id, actual) in zip(images.values(), inspect_platforms(docker, tags)):
+        img.image_id = image_id
+        img.actual = actual
+        if not same_platform(actual, img.platform):
+            raise DockermaError(
+                f"{mismatch(img.tags[0], actual, img.platform)}; nothing was pushed"
+            )
+
+
+def publish(
+    docker: Docker,
+    out: Output,
+    refs: Sequence[ImageRef],
+    images: Mapping[Platform, object],
+    *,
+    registry: Registry,
+    jobs: int | None = None,
+    passthrough: Sequence[str] = (),
+) -> dict[str, str]:
+    """Push every per-arch tag of every ref, then stitch, push and verify each list."""
+    for ref in refs:  # an auth problem stops the run before the first per-arch push
+        registry.check_push_access(ref)
+    work = [(ref, p) for ref in refs for p in images]
+
+    def push_one(item: tuple[ImageRef, Platform]) -> str:
+        ref, p = item
+        return _push_tag(docker, out, str(ref.suffixed(p.suffix)), p, passthrough)
+
+    outcomes = run_each(work, push_one, jobs=jobs)
+    failed = [o for o in outcomes if o.error is not None]
+    if failed:
+        raise DockermaError(
+            "push failed for "
+            + "; ".join(f"{o.item[0].suffixed(o.item[1].suffix)}: {o.error}" for o in failed)
+            + "; no manifest list was pushed"
+        )
+    lists: dict[str, str] = {}
+    for ref in refs:
+        items: list[tuple[manifests.Entry, Platform]] = []
+        for p, img in images.items():
+            entry = _pushed_entry(registry, ref.suffixed(p.suffix), p)
+            if hasattr(img, "digest"):
+                img.digest = entry.digest
+            actual = getattr(img, "actual", None)
+            listed = Platform(
+                p.os, p.arch, actual.variant if p.arch == "arm64" and actual else p.variant
+            )
+            if p.arch == "arm64" and not (actual and actual.variant):
+                listed = Platform(p.os, p.arch, "")
+            items.append((entry, listed))
+        body, kind = manifests.make_list(items)
+        target = ref.with_tag(ref.tag_or_latest)
+        digest = registry.put_manifest(target, body, kind)
+        verify(registry, target, items)
+        _forget_local_list(docker, target)
+        lists[str(target)] = digest
+        out.result(f"{target}: manifest list {digest} ({', '.join(str(p) for _, p in items)})")
+    return lists
+
+
+def _push_tag(
+    docker: Docker, out: Output, tag: str, p: Platform, passthrough: Sequence[str]
+) -> str:
+    label = p.suffix
+    for attempt in range(RETRIES + 1):
+        try:
+            docker.stream(
+                "push",
+                *passthrough,
+                tag,
+                on_line=lambda line: out.line(label, line),
+                platform=str(p),
+            )
+            return tag
+        except DockerError as e:
+            text = "\n".join(e.tail(10)).lower()
+            if any(a in text for a in _AUTH):
+                registry = ImageRef.parse(tag).registry
+                raise DockermaError(
+                    f"{registry} refused the push of {tag} (not logged in or no access); run "
+                    f"`docker login {registry}`"
+                ) from None
+            if attempt == RETRIES or not any(t in text for t in _TRANSIENT):
+                raise
+            wait = 2.0**attempt
+            out.line(
+                label,
+                f"push failed ({e.tail(1)[0].strip() if e.tail(1) else e.returncode}); "
+                f"retry {attempt + 1}/{RETRIES} in {wait:.0f}s",
+            )
+            time.sleep(wait)
+    raise AssertionError("unreachable")
+
+
+def _pushed_entry(registry: Registry, ref: ImageRef, p: Platform) -> manifests.Entry:
+    """The image manifest a per-arch tag points at; inside an index (containerd store), the
+    entry for its platform (attestations are left out of the list)."""
+    try:
+        m = registry.get_manifest(ref)
+    except NotFound:
+        raise DockermaError(
+            f"{ref} is not in the registry after docker push; push it again"
+        ) from None
+    doc = m.json
+    if manifests.is_index(doc, m.media_type):
+        entry = manifests.pick(manifests.entries(doc), p)
+        if entry is None:
+            raise DockermaError(f"{ref} is an index without a {p} image; rebuild it")
+        return entry
+    return manifests.Entry(p, m.digest, m.media_type, len(m.body))
+
+
+def verify(
+    registry: Registry, ref: ImageRef, items: Sequence[tuple[manifests.Entry, Platform]]
+) -> None:
+    """Read the list back and check every entry's digest and platform."""
+    m = registry.get_manifest(ref)
+    got = {(e.digest, str(e.platform)) for e in manifests.entries(m.json)}
+    want = {(e.digest, str(p)) for e, p in items}
+    if got != want:
+        raise DockermaError(
+            f"the registry's {ref} does not match what was pushed (got {sorted(got)}, expected "
+            f"{sorted(want)}); push again"
+        )
+
+
+def _forget_local_list(docker: Docker, ref: ImageRef) -> None:
+    # A list left in ~/.docker/manifests by an earlier `docker manifest create` shadows the
+    # registry's for `docker manifest inspect` (docker/cli#954): drop it.
+    docker.run("manifest", "rm", str(ref))

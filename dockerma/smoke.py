@@ -1,0 +1,95 @@
+"""Smoke tests: run a command in a freshly built per-arch image before anything is published."""
+
+from __future__ import annotations
+
+import shlex
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from dockerma.docker import Docker
+from dockerma.errors import DockermaError
+from dockerma.platforms import Platform
+
+
+@dataclass(frozen=True)
+class SmokeResult:
+    command: str
+    status: str  # "passed", "failed", "timed out"
+    exit_code: int | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+    def describe(self) -> str:
+        if self.status == "failed":
+            return f"failed (exit {self.exit_code})"
+        return self.status
+
+    def as_dict(self) -> dict[str, object]:
+        return {"command": self.command, "status": self.status, "exit_code": self.exit_code}
+
+
+def split(command: str) -> list[str]:
+    """Split CMD as a shell would: the image may have no shell at all (FROM scratch)."""
+    try:
+        argv = shlex.split(command)
+    except ValueError as e:
+        raise DockermaError(
+            f"smoke test {command!r} cannot be split: {e}; fix its quoting"
+        ) from None
+    if not argv:
+        raise DockermaError("an empty smoke test command; give a command such as 'uname -m'")
+    return argv
+
+
+def run(
+    docker: Docker,
+    image: str,
+    platform: Platform,
+    command: str,
+    *,
+    timeout: float,
+    on_line: Callable[[str], None],
+    network: str = "none",
+) -> SmokeResult:
+    """Run the command as the container's process (entrypoint replaced), with a timeout."""
+    argv = split(command)
+    # A named container, so a timeout can stop it: killing `docker run` leaves it running.
+    name = f"dockerma-smoke-{uuid.uuid4().hex[:12]}"
+    timed_out = threading.Event()
+
+    def stop() -> None:
+        timed_out.set()
+        docker.run("kill", name)
+
+    timer = threading.Timer(timeout, stop)
+    timer.daemon = True
+    timer.start()
+    try:
+        code = docker.stream(
+            "run",
+            "--rm",
+            "--name",
+            name,
+            "--platform",
+            platform.docker,
+            "--network",
+            network,
+            "--entrypoint",
+            argv[0],
+            image,
+            *argv[1:],
+            on_line=on_line,
+            platform=str(platform),
+            check=False,
+        )
+    finally:
+        timer.cancel()
+        if timed_out.is_set():
+            docker.run("rm", "-f", name)
+    if timed_out.is_set():
+        return SmokeResult(command, "timed out", code)
+    return SmokeResult(command, "passed" if code == 0 else "failed", code)

@@ -1,0 +1,164 @@
+"""dockerma build end to end: real builds, checked with docker inspect and by running images."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.e2e.conftest import snapshot, write
+
+pytestmark = pytest.mark.e2e
+
+MACHINE = {"amd64": "x86_64", "arm64": "aarch64", "arm": "armv7l"}
+PLATFORM = {"amd64": "linux/amd64", "arm64": "linux/arm64", "arm": "linux/arm/v7"}
+
+
+def test_three_arch_multistage_two_tags(engine, tmp_path) -> None:
+    ctx = write(
+        tmp_path / "ctx",
+        f"""# dockerma archs:arm,amd64,arm64:
+FROM {engine.base} AS builder
+RUN uname -m > /machine.txt
+FROM {engine.base}
+COPY --from=builder /machine.txt /machine.txt
+CMD ["cat", "/machine.txt"]
+""",
+    )
+    before = snapshot(ctx)
+    name = engine.name_for("multi")
+    res = engine.dockerma("build", "-t", f"{name}:latest", "-t", f"{name}:v1.0", str(ctx))
+    assert res.returncode == 0, res.stderr + res.stdout
+    assert snapshot(ctx) == before
+    for tag in ("latest", "v1.0"):
+        for suffix, machine in MACHINE.items():
+            ref = f"{name}:{tag}-{suffix}"
+            info = engine.inspect(ref)
+            assert info["Architecture"] == suffix
+            if suffix == "arm":
+                assert info.get("Variant") == "v7"
+            assert engine.run(PLATFORM[suffix], ref) == machine
+            assert engine.run(PLATFORM[suffix], ref, "uname", "-m") == machine
+    # every line of the per-arch work is prefixed with its architecture, the summary closes
+    assert "[arm64]" in res.stdout and "[amd64]" in res.stdout and "[arm]" in res.stdout
+    assert "RESULT" in res.stdout
+
+
+CASES = {
+    "arg_base": (
+        '# dockerma archs:amd64,arm64\nARG BASE={base}\nFROM ${{BASE}}\nRUN uname -m > /m\nCMD ["cat", "/m"]\n',
+        [],
+    ),
+    "lowercase": (
+        '# dockerma archs: amd64 , aarch64 :\nfrom {base} as first\nrun uname -m > /m\nfrom {base}\ncopy --from=first /m /m\ncmd ["cat", "/m"]\n',
+        [],
+    ),
+    "scratch_final": (
+        '# dockerma archs:amd64,arm64\nFROM {base}\nRUN uname -m > /m\nFROM scratch\nCOPY --from=0 /bin/busybox /bin/busybox\nCOPY --from=0 /m /m\nCMD ["/bin/busybox", "cat", "/m"]\n',
+        [],
+    ),
+    "escape_directive": (
+        '# escape=`\n# dockerma archs:x86_64,arm64:\nFROM {base}\nRUN uname -m `\n    > /m\nCMD ["cat", "/m"]\n',
+        [],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_dockerfiles_people_write(engine, tmp_path, case: str) -> None:
+    text, extra = CASES[case]
+    ctx = write(tmp_path / "ctx", text.format(base=engine.base))
+    name = engine.name_for(case.replace("_", "-"))
+    res = engine.dockerma("build", *extra, "-t", f"{name}:t", str(ctx))
+    assert res.returncode == 0, res.stderr + res.stdout
+    for suffix in ("amd64", "arm64"):
+        ref = f"{name}:t-{suffix}"
+        assert engine.inspect(ref)["Architecture"] == suffix
+        assert engine.run(PLATFORM[suffix], ref) == MACHINE[suffix]
+
+
+def test_buildplatform_stage_and_targetarch(engine, tmp_path) -> None:
+    ctx = write(
+        tmp_path / "ctx",
+        f"""# dockerma archs:amd64,arm64
+FROM --platform=$BUILDPLATFORM {engine.base} AS tools
+ARG TARGETARCH
+RUN uname -m > /build-machine && echo "$TARGETARCH" > /targetarch
+FROM {engine.base}
+ARG TARGETARCH
+ARG TARGETPLATFORM
+COPY --from=tools /build-machine /targetarch /
+RUN echo "$TARGETARCH $TARGETPLATFORM" > /final-args
+CMD ["cat", "/build-machine", "/targetarch", "/final-args"]
+""",
+    )
+    name = engine.name_for("buildplatform")
+    res = engine.dockerma("build", "-t", name, str(ctx))
+    assert res.returncode == 0, res.stderr + res.stdout
+    for suffix in ("amd64", "arm64"):
+        ref = f"{name}:latest-{suffix}"
+        lines = engine.run(PLATFORM[suffix], ref).splitlines()
+        assert lines == ["x86_64", suffix, f"{suffix} {PLATFORM[suffix]}"]
+        assert engine.run(PLATFORM[suffix], ref, "uname", "-m") == MACHINE[suffix]
+
+
+def test_docker_options_pass_through(engine, tmp_path) -> None:
+    ctx = write(tmp_path / "ctx", "unused\n")
+    sub = ctx / "sub"
+    sub.mkdir()
+    (sub / "Other.Dockerfile").write_text(
+        f"""# dockerma archs:amd64,arm64
+FROM {engine.base} AS first
+ARG GREETING=hello
+RUN echo "$GREETING" > /greeting
+FROM first AS second
+RUN echo second > /stage
+FROM first AS third
+RUN echo third > /stage
+"""
+    )
+    name = engine.name_for("options")
+    res = engine.dockerma(
+        "build",
+        "--build-arg",
+        "GREETING=bonjour",
+        "--label",
+        "org.example.team=dockerma",
+        "--target",
+        "second",
+        "-f",
+        str(sub / "Other.Dockerfile"),
+        "--no-cache",
+        "-t",
+        name,
+        str(ctx),
+    )
+    assert res.returncode == 0, res.stderr + res.stdout
+    for suffix in ("amd64", "arm64"):
+        ref = f"{name}:latest-{suffix}"
+        info = engine.inspect(ref)
+        assert info["Config"]["Labels"]["org.example.team"] == "dockerma"
+        assert engine.run(PLATFORM[suffix], ref, "cat", "/greeting", "/stage").split() == [
+            "bonjour",
+            "second",
+        ]
+
+
+def test_metadata_file_and_dry_run(engine, tmp_path) -> None:
+    ctx = write(tmp_path / "ctx", f"# dockerma archs:amd64,arm64\nFROM {engine.base}\nRUN true\n")
+    name = engine.name_for("meta")
+    dry = engine.dockerma("build", "--dry-run", "-t", name, str(ctx))
+    assert dry.returncode == 0, dry.stderr
+    assert "@sha256:" in dry.stdout and "docker build --platform linux/arm64" in dry.stdout.replace(
+        "docker --", "docker"
+    )
+    assert engine.docker("image", "inspect", f"{name}:latest-amd64", check=False).returncode != 0
+    meta = tmp_path / "meta.json"
+    res = engine.dockerma("build", "--metadata-file", str(meta), "-t", name, str(ctx))
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(meta.read_text())
+    for suffix in ("amd64", "arm64"):
+        entry = doc["architectures"][suffix]
+        assert entry["platform"] == PLATFORM[suffix]
+        assert entry["tags"] == [f"{name}:latest-{suffix}"]
+        assert entry["image_id"] == engine.inspect(f"{name}:latest-{suffix}")["Id"]

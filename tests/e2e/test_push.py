@@ -1,0 +1,128 @@
+"""dockerma push end to end, checked through the registry's HTTP API and by pulling."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.e2e.conftest import write
+
+pytestmark = pytest.mark.e2e
+
+PLATFORM = {"amd64": "linux/amd64", "arm64": "linux/arm64", "arm": "linux/arm/v7"}
+MACHINE = {"amd64": "x86_64", "arm64": "aarch64", "arm": "armv7l"}
+
+
+def _platforms(doc: dict) -> dict[str, str]:
+    out = {}
+    for m in doc["manifests"]:
+        p = m["platform"]
+        key = "/".join(x for x in (p["os"], p["architecture"], p.get("variant", "")) if x)
+        out[key.replace("linux/arm64/v8", "linux/arm64")] = m["digest"]
+    return out
+
+
+def _tag_digest(registry_get, ref: str, platform: str) -> str:
+    doc, digest = registry_get(ref)
+    if "manifests" in doc:  # an index pushed by the containerd store: the image inside
+        return _platforms(doc)[platform]
+    return digest
+
+
+def _build(engine, ctx, name, *extra):
+    res = engine.dockerma("build", *extra, "-t", name, str(ctx))
+    assert res.returncode == 0, res.stderr + res.stdout
+    return res
+
+
+def test_push_three_arch_list(engine, tmp_path, registry_get) -> None:
+    ctx = write(
+        tmp_path / "ctx",
+        f"# dockerma archs:arm,amd64,arm64\nFROM {engine.base}\nRUN echo one > /v\n",
+    )
+    name = engine.name_for("push")
+    _build(engine, ctx, f"{name}:v1")
+    res = engine.dockerma("push", f"{name}:v1")
+    assert res.returncode == 0, res.stderr + res.stdout
+    doc, list_digest = registry_get(f"{name}:v1")
+    plats = _platforms(doc)
+    assert set(plats) == set(PLATFORM.values())
+    arm = next(m for m in doc["manifests"] if m["platform"]["architecture"] == "arm")
+    assert arm["platform"]["variant"] == "v7"
+    for suffix, platform in PLATFORM.items():
+        assert plats[platform] == _tag_digest(registry_get, f"{name}:v1-{suffix}", platform)
+    assert list_digest in res.stdout
+    # pull by platform after deleting the local copies
+    for suffix in PLATFORM:
+        engine.docker("image", "rm", "-f", f"{name}:v1-{suffix}")
+    engine.docker("pull", "--platform", "linux/arm64", f"{name}:v1")
+    assert engine.run("linux/arm64", f"{name}:v1", "uname", "-m") == "aarch64"
+
+
+def test_repush_after_rebuild_points_at_new_images(engine, tmp_path, registry_get) -> None:
+    ctx = write(
+        tmp_path / "ctx", f"# dockerma archs:amd64,arm64\nFROM {engine.base}\nRUN echo one > /v\n"
+    )
+    name = engine.name_for("repush")
+    _build(engine, ctx, f"{name}:v1")
+    assert engine.dockerma("push", f"{name}:v1").returncode == 0
+    first = _platforms(registry_get(f"{name}:v1")[0])
+    write(ctx, f"# dockerma archs:amd64,arm64\nFROM {engine.base}\nRUN echo two > /v\n")
+    _build(engine, ctx, f"{name}:v1")
+    res = engine.dockerma("push", f"{name}:v1")
+    assert res.returncode == 0, res.stderr
+    second = _platforms(registry_get(f"{name}:v1")[0])
+    assert set(second) == {"linux/amd64", "linux/arm64"}
+    for platform, suffix in (("linux/amd64", "amd64"), ("linux/arm64", "arm64")):
+        assert second[platform] != first[platform]
+        assert second[platform] == _tag_digest(registry_get, f"{name}:v1-{suffix}", platform)
+
+
+def test_mislabelled_image_refused(engine, tmp_path, registry_get) -> None:
+    ctx = write(tmp_path / "ctx", f"# dockerma archs:amd64\nFROM {engine.base}\nRUN true\n")
+    name = engine.name_for("mislabel")
+    _build(engine, ctx, f"{name}:v1")
+    engine.docker("tag", f"{name}:v1-amd64", f"{name}:v1-arm64")
+    res = engine.dockerma("push", f"{name}:v1")
+    assert res.returncode != 0
+    assert "linux/amd64" in res.stderr and "linux/arm64" in res.stderr
+    for ref in (f"{name}:v1", f"{name}:v1-amd64", f"{name}:v1-arm64"):
+        with pytest.raises(Exception):
+            registry_get(ref)
+
+
+def test_no_per_arch_images(engine) -> None:
+    name = engine.name_for("none")
+    res = engine.dockerma("push", f"{name}:v1")
+    assert res.returncode != 0
+    assert res.stderr.strip().startswith("dockerma: error: no per-arch images")
+
+
+def test_build_push_same_as_build_then_push(engine, tmp_path, registry_get) -> None:
+    ctx = write(
+        tmp_path / "ctx", f"# dockerma archs:amd64,arm\nFROM {engine.base}\nRUN echo x > /v\n"
+    )
+    name = engine.name_for("buildpush")
+    meta = tmp_path / "meta.json"
+    res = engine.dockerma(
+        "build",
+        "--push",
+        "--metadata-file",
+        str(meta),
+        "-t",
+        f"{name}:a",
+        "-t",
+        f"{name}:b",
+        str(ctx),
+    )
+    assert res.returncode == 0, res.stderr + res.stdout
+    doc = json.loads(meta.read_text())
+    for tag in ("a", "b"):
+        lst, digest = registry_get(f"{name}:{tag}")
+        assert set(_platforms(lst)) == {"linux/amd64", "linux/arm/v7"}
+        assert doc["manifest_lists"][f"{name}:{tag}"]["digest"] == digest
+    for suffix, platform in (("amd64", "linux/amd64"), ("arm", "linux/arm/v7")):
+        assert doc["architectures"][suffix]["digest"] == _tag_digest(
+            registry_get, f"{name}:b-{suffix}", platform
+        )
