@@ -146,6 +146,7 @@ def run(
 
     info = engine.probe(docker)
     build_platform = info.platform
+    _check_builder(info, targets, args)
     if not dry_run:
         for p in targets:
             if not engine.runs_natively(p, build_platform) and not engine.emulation_available(p):
@@ -189,8 +190,6 @@ def run(
                 out.info(plan.dockerfile.read_text().rstrip("\n"))
                 out.info(f"# {plan.platform}: command")
                 out.info(display(docker.argv(plan.argv)))
-                for tag in plan.tags:
-                    out.info(display(docker.argv(("tag", "<image id>", tag))))
                 out.info("")
             return 0
 
@@ -250,6 +249,44 @@ def run(
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+BUILDKIT_ONLY = (
+    "--provenance",
+    "--sbom",
+    "--attest",
+    "--cache-to",
+    "--build-context",
+    "--secret",
+    "--ssh",
+    "--output",
+    "-o",
+    "--annotation",
+    "--call",
+    "--check",
+    "--allow",
+)
+
+
+def _check_builder(info: engine.EngineInfo, targets: Sequence[Platform], args: BuildArgs) -> None:
+    if info.buildkit:
+        return
+    for arg in args.passthrough:
+        name = arg.split("=", 1)[0]
+        if name in BUILDKIT_ONLY:
+            raise UsageError(
+                f"{name} needs BuildKit, but this docker uses the legacy builder; install the "
+                "buildx plugin (docker-buildx) and unset DOCKER_BUILDKIT=0, or drop the option"
+            )
+    foreign = [p for p in targets if not engine.runs_natively(p, info.platform)]
+    if info.containerd_store and foreign:
+        # moby/moby#47823: the legacy builder on the containerd image store ignores
+        # --platform and silently builds the host's architecture.
+        raise DockermaError(
+            f"the legacy builder on the containerd image store cannot build {foreign[0]} "
+            "(it ignores --platform, moby/moby#47823); use BuildKit: install the buildx plugin "
+            "(docker-buildx) and unset DOCKER_BUILDKIT=0"
+        )
+
+
 def _plan(
     docker: Docker,
     df: dockerfile.Dockerfile,
@@ -302,6 +339,7 @@ def _plan(
                 "FROM --platform stage with a FROM scratch final stage; use BuildKit "
                 "(install docker-buildx) or base the final stage on an image"
             )
+    per_arch = tuple(str(t.suffixed(target.suffix)) for t in tags)
     argv = (
         "build",
         *wide,
@@ -311,10 +349,10 @@ def _plan(
         str(iidfile),
         *progress,
         *extra,
+        *[x for t in per_arch for x in ("-t", t)],
         *args.passthrough,
         str(context),
     )
-    per_arch = tuple(str(t.suffixed(target.suffix)) for t in tags)
     return Plan(target, path, argv, iidfile, per_arch)
 
 
@@ -349,12 +387,15 @@ def _build_one(
         docker.stream(
             *plan.argv, on_line=lambda line: out.line(label, line), platform=str(plan.platform)
         )
-        result.image_id = plan.iidfile.read_text().strip()
-        result.actual = check_image_platform(
-            docker, result.image_id, plan.platform, what=f"the image built for {plan.platform}"
-        )
-        for tag in plan.tags:
-            docker.capture("tag", result.image_id, tag, platform=str(plan.platform))
+        # The image is inspected by its tag: on the containerd store with --provenance=false
+        # the --iidfile holds the config digest, which is not an image id there.
+        ref = plan.tags[0] if plan.tags else plan.iidfile.read_text().strip()
+        [(result.image_id, actual)] = images.inspect_platforms(docker, [ref])
+        if not images.same_platform(actual, plan.platform):
+            if plan.tags:  # never leave a tag on an image of the wrong architecture
+                docker.run("image", "rm", "--no-prune", *plan.tags)
+            raise images.mismatch(f"the image built for {plan.platform}", actual, plan.platform)
+        result.actual = actual
         for cmd in smokes:
             res = smoke.run(
                 docker,
@@ -371,13 +412,6 @@ def _build_one(
         out.line(label, f"FAILED: {e}")
     result.seconds = time.monotonic() - start
     return result
-
-
-def check_image_platform(docker: Docker, ref: str, expected: Platform, *, what: str) -> Platform:
-    [(_, actual)] = images.inspect_platforms(docker, [ref])
-    if not images.same_platform(actual, expected):
-        raise images.mismatch(what, actual, expected)
-    return actual
 
 
 def _summary(out: Output, results: Sequence[PlatformResult], with_smoke: bool) -> None:

@@ -23,6 +23,11 @@ from dockerma.references import ImageRef
 # dockerfile-parse, which stops looking for `# escape=` when it meets one.
 _PARSER_DIRECTIVE = re.compile(r"^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$")
 _PARSER_DIRECTIVE_NAMES = frozenset({"syntax", "escape", "check"})
+# What a mistyped directive looks like (`# dockerma arch:arm`, `# dockerma archs arm`), as
+# opposed to a comment that merely starts with the word.
+_DIRECTIVE_ATTEMPT = re.compile(
+    r"^\s*$|^\s*:|^\s*(?:archs?|platforms?|smoke)\b|^\s*[\w-]+\s*:", re.IGNORECASE
+)
 _DOCKERMA = re.compile(r"^#\s*dockerma\b(.*)$", re.IGNORECASE)
 _DOCKERMA_KEYWORD = re.compile(r"^\s*(archs|smoke)\s*:(.*)$", re.IGNORECASE)
 # A line continues when its last non-blank character is the escape token (BuildKit ignores
@@ -40,18 +45,18 @@ class Stage:
     """One `FROM` and the instructions up to the next one."""
 
     index: int
-    base: str
-    alias: str | None
-    platform_flag: str | None
+    base: str  # as written: "${BASE}", "busybox:1", "scratch", "builder"
+    alias: str | None  # lowercased, as docker does
+    platform_flag: str | None  # the value of --platform= as written
     flags: tuple[str, ...]
-    startline: int
+    startline: int  # 0-based lines of the FROM (continuations included)
     endline: int
-    instructions_end: int
+    instructions_end: int  # 0-based last line of the stage
 
 
 @dataclass(frozen=True)
 class Dockerfile:
-    """A parsed Dockerfile; `content` is kept verbatim for rendering."""
+    """A parsed Dockerfile; `content` is kept verbatim for rendering, `escape` is its token."""
 
     content: str
     archs: tuple[Platform, ...] | None
@@ -86,7 +91,7 @@ class _Scope:
 
     values: dict[str, str | None]  # None: declared, but without a value
     because: dict[str, str]  # ARG whose default needs a variable without value → that variable
-    # Memos, so that rendering stays linear when many stages share a base.
+    # Memos: stages that share a base are expanded and checked once.
     expanded: dict[str, str] = field(default_factory=dict)
     valid_refs: set[str] = field(default_factory=set)
 
@@ -318,7 +323,7 @@ def _scan(lines: list[str], feed: list[str], escape: str) -> tuple[list[_Instruc
                 comments.append(start)
             continue
         if start < claimed:
-            continue  # dockerfile-parse read a heredoc body or a blank continuation line
+            continue  # a heredoc body line, or a line after a blank continuation line
         keyword, args = str(entry["instruction"]), str(entry["value"])
         if end > start and _is_blank(lines[end]):
             # dockerfile-parse ends an instruction at a blank line inside a continuation;
@@ -469,6 +474,8 @@ def _dockerma_directives(
         where = f"line {number + 1}: {text!r}"
         keyword = _DOCKERMA_KEYWORD.match(match.group(1))
         if not keyword:
+            if not _DIRECTIVE_ATTEMPT.match(match.group(1)):
+                continue  # prose that happens to start with "dockerma", not a directive
             raise DockermaError(
                 f"{where} is not a dockerma directive; write '# dockerma archs:arm,amd64,arm64:' "
                 "or '# dockerma smoke:COMMAND'"

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from dockerma import engine, manifests, metadata, smoke
 from dockerma.docker import Docker
@@ -297,5 +299,9 @@ def verify(
 
 def _forget_local_list(docker: Docker, ref: ImageRef) -> None:
     # A list left in ~/.docker/manifests by an earlier `docker manifest create` shadows the
-    # registry's for `docker manifest inspect` (docker/cli#954): drop it.
-    docker.run("manifest", "rm", str(ref))
+    # registry's for `docker manifest inspect` (docker/cli#954): drop it. The store is a
+    # folder of the docker config; without it there is nothing to drop and no call to make.
+    config = docker.options.config or os.environ.get("DOCKER_CONFIG") or "~/.docker"
+    store = Path(config).expanduser() / "manifests"
+    if store.is_dir() and any(store.iterdir()):
+        docker.run("manifest", "rm", str(ref))

@@ -162,3 +162,37 @@ def test_metadata_file_and_dry_run(engine, tmp_path) -> None:
         assert entry["platform"] == PLATFORM[suffix]
         assert entry["tags"] == [f"{name}:latest-{suffix}"]
         assert entry["image_id"] == engine.inspect(f"{name}:latest-{suffix}")["Id"]
+
+
+def test_legacy_builder_on_containerd_store_refused(bed, tmp_path) -> None:
+    from tests.e2e.conftest import _engine
+
+    modern = _engine("modern", bed)
+    ctx = write(tmp_path / "ctx", f"# dockerma archs:amd64,arm64\nFROM {modern.base}\nRUN true\n")
+    name = modern.name_for("legacy")
+    res = modern.dockerma("build", "-t", name, str(ctx), env={"DOCKER_BUILDKIT": "0"})
+    assert res.returncode != 0
+    assert "BuildKit" in res.stderr and "linux/arm64" in res.stderr
+    for suffix in ("amd64", "arm64"):
+        assert (
+            modern.docker("image", "inspect", f"{name}:latest-{suffix}", check=False).returncode
+            != 0
+        )
+    # native-only still works with the legacy builder, and the image is what its tag says
+    res = modern.dockerma(
+        "build", "--platform", "amd64", "-t", name, str(ctx), env={"DOCKER_BUILDKIT": "0"}
+    )
+    assert res.returncode == 0, res.stderr
+    assert modern.inspect(f"{name}:latest-amd64")["Architecture"] == "amd64"
+
+
+def test_buildkit_flags(engine, tmp_path) -> None:
+    ctx = write(tmp_path / "ctx", f"# dockerma archs:amd64,arm64\nFROM {engine.base}\nRUN true\n")
+    name = engine.name_for("bkflags")
+    res = engine.dockerma("build", "--provenance=false", "-t", name, str(ctx))
+    if engine.name == "classic":
+        assert res.returncode == 2
+        assert "--provenance needs BuildKit" in res.stderr
+    else:
+        assert res.returncode == 0, res.stderr
+        assert engine.inspect(f"{name}:latest-arm64")["Architecture"] == "arm64"

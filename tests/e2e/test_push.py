@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import urllib.error
 
 import pytest
 
@@ -88,7 +89,7 @@ def test_mislabelled_image_refused(engine, tmp_path, registry_get) -> None:
     assert res.returncode != 0
     assert "linux/amd64" in res.stderr and "linux/arm64" in res.stderr
     for ref in (f"{name}:v1", f"{name}:v1-amd64", f"{name}:v1-arm64"):
-        with pytest.raises(Exception):
+        with pytest.raises(urllib.error.HTTPError):
             registry_get(ref)
 
 

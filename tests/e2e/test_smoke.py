@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.error
 
 import pytest
 
@@ -42,7 +43,7 @@ def test_smoke_failure_on_one_arch_blocks_push(engine, tmp_path, registry_get) -
     assert res.returncode != 0
     assert "linux/arm64" in res.stderr and "nothing was pushed" in res.stderr
     for ref in (f"{name}:v1", f"{name}:v1-amd64", f"{name}:v1-arm64"):
-        with pytest.raises(Exception):
+        with pytest.raises(urllib.error.HTTPError):
             registry_get(ref)
     # the images stay local for a look
     assert engine.inspect(f"{name}:v1-arm64")["Architecture"] == "arm64"
@@ -52,7 +53,7 @@ def test_smoke_failure_on_one_arch_blocks_push(engine, tmp_path, registry_get) -
     # the same check on push
     res = engine.dockerma("push", "--smoke-test", "cat /only-amd64", f"{name}:v1")
     assert res.returncode != 0 and "nothing was pushed" in res.stderr
-    with pytest.raises(Exception):
+    with pytest.raises(urllib.error.HTTPError):
         registry_get(f"{name}:v1-amd64")
 
 
