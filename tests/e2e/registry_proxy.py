@@ -23,6 +23,7 @@ class Proxy:
         self.log: list[tuple[str, str, int]] = []
         self._port = port
         self._server: ThreadingHTTPServer | None = None
+        self._lock = threading.Lock()
         self.start()
 
     @property
@@ -95,7 +96,8 @@ class Proxy:
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        with self._lock:
+            server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()

@@ -12,7 +12,9 @@ pytestmark = pytest.mark.e2e
     [("linux/amd64", "x86_64"), ("linux/arm64", "aarch64"), ("linux/arm/v7", "armv7l")],
 )
 def test_base_image_runs_per_platform(engine, platform: str, machine: str) -> None:
-    assert engine.run(platform, engine.base, "uname", "-m") == machine
+    # --pull always: a local tag of another architecture would otherwise run as is.
+    out = engine.docker("run", "--rm", "--pull", "always", "--platform", platform, engine.base, "uname", "-m")
+    assert out.stdout.strip() == machine
 
 
 def test_base_image_is_a_multi_arch_list(bed, registry_get) -> None:
