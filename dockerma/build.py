@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dockerma import baseimages, dockerfile, engine, images, metadata, smoke
+from dockerma import baseimages, builders, dockerfile, engine, images, metadata, smoke
 from dockerma.docker import Docker, display
 from dockerma.errors import DockermaError, UsageError
 from dockerma.options import BuildArgs, parse_build
@@ -63,6 +63,7 @@ class Plan:
     argv: tuple[str, ...]
     iidfile: Path
     tags: tuple[str, ...]
+    node: builders.Node
 
 
 def _read_dockerfile(path: Path) -> str:
@@ -122,7 +123,7 @@ def run(
     smoke_tests: Sequence[str] = (),
     no_smoke_test: bool = False,
     smoke_timeout: float = 120.0,
-    builders: Sequence[str] = (),
+    builder_specs: Sequence[str] = (),
     insecure: bool = False,
 ) -> int:
     args = parse_build(docker_args)
@@ -144,13 +145,15 @@ def run(
     if strategy == "inject":
         raise DockermaError("--strategy inject is not available yet; use --strategy emulate")
 
-    info = engine.probe(docker)
-    build_platform = info.platform
-    _check_builder(info, targets, args)
-    if not dry_run:
-        for p in targets:
-            if not engine.runs_natively(p, build_platform) and not engine.emulation_available(p):
-                raise DockermaError(engine.emulation_hint(p))
+    info, nodes = builders.connect(docker, builders.parse(builder_specs), targets)
+    for warning in builders.mismatches(nodes):
+        out.warn(warning)
+    for p, node in nodes.items():
+        _check_builder(node.info, [p], args)
+        # binfmt_misc can only be read for the local engine's kernel.
+        native = engine.runs_natively(p, node.info.platform)
+        if not dry_run and node.local and not native and not engine.emulation_available(p):
+            raise DockermaError(engine.emulation_hint(p))
 
     registry = Registry(
         config_dir=docker.options.config,
@@ -158,10 +161,17 @@ def run(
         insecure_registries=info.insecure_registries,
         on_retry=out.warn,
     )
-    pairs = dockerfile.external_images(
-        df, build_args=args.build_args, targets=targets, build=build_platform
-    )
+    pairs: list[tuple[str, Platform]] = []
+    for p in targets:  # BUILDPLATFORM is each engine's own
+        for pair in dockerfile.external_images(
+            df, build_args=args.build_args, targets=[p], build=nodes[p].info.platform
+        ):
+            if pair not in pairs:
+                pairs.append(pair)
     pinned = baseimages.resolve(registry, pairs)
+    if push and not dry_run:
+        for tag in tags:  # a missing login shows now, not after the builds
+            registry.check_push_access(tag)
 
     smokes = [] if no_smoke_test else [*df.smoke, *smoke_tests]
     labels = [p.suffix for p in targets]
@@ -169,19 +179,7 @@ def run(
     tmp = Path(tempfile.mkdtemp(prefix="dockerma-"))
     try:
         plans = [
-            _plan(
-                docker,
-                df,
-                args,
-                p,
-                build_platform,
-                pinned,
-                tmp,
-                context,
-                dockerfile_path,
-                tags,
-                info.buildkit,
-            )
+            _plan(nodes[p], df, args, p, pinned, tmp, context, dockerfile_path, tags)
             for p in targets
         ]
         if dry_run:
@@ -189,12 +187,12 @@ def run(
                 out.info(f"# {plan.platform}: {plan.dockerfile.name}")
                 out.info(plan.dockerfile.read_text().rstrip("\n"))
                 out.info(f"# {plan.platform}: command")
-                out.info(display(docker.argv(plan.argv)))
+                out.info(display(plan.node.docker.argv(plan.argv)))
                 out.info("")
             return 0
 
         def work(plan: Plan) -> PlatformResult:
-            return _build_one(docker, plan, out, smokes, smoke_timeout)
+            return _build_one(plan, out, smokes, smoke_timeout)
 
         outcomes = run_each(plans, work, jobs=jobs)
         results: list[PlatformResult] = []
@@ -205,14 +203,19 @@ def run(
                 results.append(
                     PlatformResult(o.item.platform, list(o.item.tags), error=str(o.error))
                 )
-        _summary(out, results, bool(smokes))
+        _summary(
+            out,
+            results,
+            bool(smokes),
+            bool(builder_specs) or any(not n.local for n in nodes.values()),
+        )
         failed = [r for r in results if not r.ok]
         lists: dict[str, str] = {}
         if not failed and push:
             from dockerma import push as push_mod
 
             lists = push_mod.publish(
-                docker,
+                {p: n.docker for p, n in nodes.items()},
                 out,
                 tags,
                 {r.platform: r for r in results},
@@ -288,18 +291,18 @@ def _check_builder(info: engine.EngineInfo, targets: Sequence[Platform], args: B
 
 
 def _plan(
-    docker: Docker,
+    node: builders.Node,
     df: dockerfile.Dockerfile,
     args: BuildArgs,
     target: Platform,
-    build_platform: Platform,
     pinned: dict[tuple[str, Platform], str],
     tmp: Path,
     context: Path,
     dockerfile_path: Path,
     tags: Sequence[ImageRef],
-    buildkit: bool,
 ) -> Plan:
+    build_platform = node.info.platform
+    buildkit = node.info.buildkit
     rendered = dockerfile.render(
         df,
         target=target,
@@ -353,7 +356,7 @@ def _plan(
         *args.passthrough,
         str(context),
     )
-    return Plan(target, path, argv, iidfile, per_arch)
+    return Plan(target, path, argv, iidfile, per_arch, node)
 
 
 def _cross_platform_stages(
@@ -378,10 +381,11 @@ def _final_stage(df: dockerfile.Dockerfile, target: str | None) -> dockerfile.St
 
 
 def _build_one(
-    docker: Docker, plan: Plan, out: Output, smokes: Sequence[str], smoke_timeout: float
+    plan: Plan, out: Output, smokes: Sequence[str], smoke_timeout: float
 ) -> PlatformResult:
+    docker = plan.node.docker
     label = plan.platform.suffix
-    result = PlatformResult(plan.platform, list(plan.tags))
+    result = PlatformResult(plan.platform, list(plan.tags), engine=plan.node.endpoint)
     start = time.monotonic()
     try:
         docker.stream(
@@ -414,10 +418,14 @@ def _build_one(
     return result
 
 
-def _summary(out: Output, results: Sequence[PlatformResult], with_smoke: bool) -> None:
+def _summary(
+    out: Output, results: Sequence[PlatformResult], with_smoke: bool, with_engine: bool
+) -> None:
     headers = ["ARCH", "PLATFORM", "TAGS", "IMAGE ID", "TIME", "RESULT"]
     if with_smoke:
         headers.insert(5, "SMOKE")
+    if with_engine:
+        headers.insert(2, "ENGINE")
     rows = []
     for r in results:
         row = [
@@ -430,6 +438,8 @@ def _summary(out: Output, results: Sequence[PlatformResult], with_smoke: bool) -
         ]
         if with_smoke:
             row.insert(5, ", ".join(s.describe() for s in r.smoke) or "-")
+        if with_engine:
+            row.insert(2, r.engine)
         rows.append(row)
     out.info("")
     out.table(headers, rows)

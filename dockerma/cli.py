@@ -152,7 +152,7 @@ def _docker(ctx: click.Context) -> docker.Docker:
 )
 @click.option(
     "--builder",
-    "builders",
+    "builder_specs",
     multiple=True,
     metavar="ARCH=ENDPOINT",
     help="Build ARCH on another docker engine (context name or DOCKER_HOST URL).",
@@ -194,7 +194,7 @@ def build(ctx: click.Context, docker_args: Sequence[str], **kwargs: Any) -> None
 )
 @click.option(
     "--builder",
-    "builders",
+    "builder_specs",
     multiple=True,
     metavar="ARCH=ENDPOINT",
     help="Find ARCH's image on another docker engine and push from there.",

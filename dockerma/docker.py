@@ -100,6 +100,24 @@ def _redact_build_arg(value: str) -> str:
     return f"{name}=***" if sep and _SECRET_NAME.search(name) else value
 
 
+def secret_values(argv: Sequence[str], environ: Mapping[str, str]) -> list[str]:
+    """The values of secret-named build args in argv (`--build-arg NAME` reads environ)."""
+    values: list[str] = []
+    for i, arg in enumerate(argv):
+        if arg == "--build-arg" and i + 1 < len(argv):
+            spec = argv[i + 1]
+        elif arg.startswith("--build-arg="):
+            spec = arg[len("--build-arg=") :]
+        else:
+            continue
+        name, sep, value = spec.partition("=")
+        if not sep:
+            value = environ.get(name, "")
+        if value and _SECRET_NAME.search(name):
+            values.append(value)
+    return sorted(values, key=len, reverse=True)
+
+
 def display(argv: Sequence[str]) -> str:
     return shlex.join(redact(argv))
 
@@ -168,8 +186,12 @@ class Docker:
         """Run docker, hand each whole output line (stdout and stderr) to on_line."""
         argv = self.argv(args)
         tail: deque[str] = deque(maxlen=50)
+        secrets = secret_values(argv, self.environ())
 
         def handle(line: str) -> None:
+            # BuildKit prints RUN steps with build args expanded: mask the secret ones.
+            for value in secrets:
+                line = line.replace(value, "***")
             tail.append(line)
             on_line(line)
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from dockerma import engine, manifests, metadata, smoke
+from dockerma import builders, manifests, metadata, smoke
 from dockerma.docker import Docker
 from dockerma.errors import DockerError, DockermaError
 from dockerma.images import inspect_platforms, mismatch, same_platform
@@ -54,6 +56,7 @@ class Image:
     smoke: list[smoke.SmokeResult] = field(default_factory=list)
     engine: str = "local"
     seconds: float = 0.0
+    docker: Docker = field(default_factory=Docker)
 
     @property
     def result(self) -> str:
@@ -68,50 +71,45 @@ def run(
     jobs: int | None = None,
     smoke_tests: Sequence[str] = (),
     smoke_timeout: float = 120.0,
-    builders: Sequence[str] = (),
+    builder_specs: Sequence[str] = (),
     metadata_file: str | None = None,
 ) -> int:
     args = parse_push(docker_args)
     out = Output(quiet=args.quiet)
     ref = ImageRef.parse(args.names[0])
-    info = engine.probe(docker)
+    mapping = builders.parse(builder_specs)
+    info, nodes = builders.connect(docker, mapping, list(mapping))
     registry = Registry(
         config_dir=docker.options.config,
         insecure=insecure,
         insecure_registries=info.insecure_registries,
         on_retry=out.warn,
     )
-    if args.all_tags:
-        groups = find_all(docker, ref)
-        if not groups:
-            raise DockermaError(
-                f"no per-arch images of {ref.name} found (NAME:TAG-ARCH); build them with "
-                "dockerma build first"
-            )
-    else:
-        if ref.digest:
-            raise DockermaError(f"cannot push a digest reference {ref}; push NAME:TAG")
-        found = find(docker, ref)
-        if not found:
-            raise DockermaError(
-                f"no per-arch images for {ref.name}:{ref.tag_or_latest} (looked for "
-                f"{ref.name}:{ref.tag_or_latest}-ARCH); build them with dockerma build -t {ref}"
-            )
-        groups = {ref.tag_or_latest: found}
+    if ref.digest:
+        raise DockermaError(f"cannot push a digest reference {ref}; push NAME:TAG")
+    groups = _find_everywhere(docker, ref, nodes)
+    if not args.all_tags:
+        groups = {ref.tag_or_latest: groups.get(ref.tag_or_latest, {})}
+    if not any(groups.values()):
+        raise DockermaError(
+            f"no per-arch images for {ref.name}:{ref.tag_or_latest} (looked for "
+            f"{ref.name}:{ref.tag_or_latest}-ARCH); build them with dockerma build -t {ref}"
+        )
     for images in groups.values():
-        check_platforms(docker, images)
+        for group in _by_engine(images).values():
+            check_platforms(group[0].docker, {i.platform: i for i in group})
     out.set_labels([p.suffix for images in groups.values() for p in images])
     if smoke_tests:
         for images in groups.values():
             for img in images.values():
                 for cmd in smoke_tests:
                     res = smoke.run(
-                        docker,
+                        img.docker,
                         img.image_id,
                         img.platform,
                         cmd,
                         timeout=smoke_timeout,
-                        on_line=lambda line, s=img.platform.suffix: out.line(s, line),
+                        on_line=functools.partial(out.line, img.platform.suffix),
                     )
                     img.smoke.append(res)
                     out.line(img.platform.suffix, f"smoke test {cmd!r}: {res.describe()}")
@@ -128,7 +126,7 @@ def run(
     for tag, images in groups.items():
         lists.update(
             publish(
-                docker,
+                {p: img.docker for p, img in images.items()},
                 out,
                 [ref.with_tag(tag)],
                 images,
@@ -140,6 +138,30 @@ def run(
     if metadata_file:
         metadata.write(metadata_file, [i for imgs in groups.values() for i in imgs.values()], lists)
     return 0
+
+
+def _find_everywhere(
+    docker: Docker, ref: ImageRef, nodes: Mapping[Platform, builders.Node]
+) -> dict[str, dict[Platform, Image]]:
+    """Per-arch images by tag: each platform looked for on its builder, the rest locally."""
+    groups = find_all(docker, ref)
+    for tag_images in groups.values():
+        for p in [p for p in tag_images if any(p.matches(q) for q in nodes)]:
+            del tag_images[p]  # that platform lives on its builder
+    for p, node in nodes.items():
+        for tag, tag_images in find_all(node.docker, ref).items():
+            img = next((i for q, i in tag_images.items() if q.matches(p)), None)
+            if img is not None:
+                img.docker, img.engine = node.docker, node.endpoint
+                groups.setdefault(tag, {})[img.platform] = img
+    return {tag: imgs for tag, imgs in groups.items() if imgs}
+
+
+def _by_engine(images: Mapping[Platform, Image]) -> dict[str, list[Image]]:
+    out: dict[str, list[Image]] = {}
+    for img in images.values():
+        out.setdefault(img.engine, []).append(img)
+    return out
 
 
 def find(docker: Docker, ref: ImageRef) -> dict[Platform, Image]:
@@ -160,7 +182,7 @@ def find_all(docker: Docker, ref: ImageRef) -> dict[str, dict[Platform, Image]]:
         if not sep or platform is None:
             continue
         groups.setdefault(base, {})[platform] = Image(
-            platform, [f"{ref.name}:{tag}"], str(row.get("ID") or "")
+            platform, [f"{ref.name}:{tag}"], str(row.get("ID") or ""), docker=docker
         )
     return {
         k: dict(sorted(v.items(), key=lambda kv: list(BY_SUFFIX.values()).index(kv[0])))
@@ -181,10 +203,10 @@ def check_platforms(docker: Docker, images: Mapping[Platform, Image]) -> None:
 
 
 def publish(
-    docker: Docker,
+    dockers: Mapping[Platform, Docker],
     out: Output,
     refs: Sequence[ImageRef],
-    images: Mapping[Platform, object],
+    images: Mapping[Platform, Any],
     *,
     registry: Registry,
     jobs: int | None = None,
@@ -197,7 +219,7 @@ def publish(
 
     def push_one(item: tuple[ImageRef, Platform]) -> str:
         ref, p = item
-        return _push_tag(docker, out, str(ref.suffixed(p.suffix)), p, passthrough)
+        return _push_tag(dockers[p], out, str(ref.suffixed(p.suffix)), p, passthrough)
 
     outcomes = run_each(work, push_one, jobs=jobs)
     failed = [o for o in outcomes if o.error is not None]
@@ -212,20 +234,17 @@ def publish(
         items: list[tuple[manifests.Entry, Platform]] = []
         for p, img in images.items():
             entry = _pushed_entry(registry, ref.suffixed(p.suffix), p)
-            if hasattr(img, "digest"):
-                img.digest = entry.digest
-            actual = getattr(img, "actual", None)
-            listed = Platform(
-                p.os, p.arch, actual.variant if p.arch == "arm64" and actual else p.variant
-            )
-            if p.arch == "arm64" and not (actual and actual.variant):
-                listed = Platform(p.os, p.arch, "")
-            items.append((entry, listed))
+            img.digest = entry.digest
+            # arm/v6 and v7 always carry their variant; arm64 its v8 only where the image
+            # itself records it, as the base image did.
+            actual = img.actual
+            variant = (actual.variant if actual else "") if p.arch == "arm64" else p.variant
+            items.append((entry, Platform(p.os, p.arch, variant)))
         body, kind = manifests.make_list(items)
         target = ref.with_tag(ref.tag_or_latest)
         digest = registry.put_manifest(target, body, kind)
         verify(registry, target, items)
-        _forget_local_list(docker, target)
+        _forget_local_list(next(iter(dockers.values())), target)
         lists[str(target)] = digest
         out.result(f"{target}: manifest list {digest} ({', '.join(str(p) for _, p in items)})")
     return lists

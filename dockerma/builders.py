@@ -1,0 +1,98 @@
+"""Native builders: `--builder ARCH=ENDPOINT` sends an architecture to another docker engine.
+
+An endpoint is a docker context name or a DOCKER_HOST URL (`ssh://ci@arm-box`,
+`tcp://…`, `unix:///…`); the same CLI and credentials are used, only `--host`/`--context`
+change. The mapping also comes from DOCKERMA_BUILDERS (`arm64=ssh://a,arm=ctx`), which the
+command line overrides per architecture.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from dockerma import engine
+from dockerma.docker import Docker
+from dockerma.errors import DockermaError, UsageError
+from dockerma.parallel import run_each
+from dockerma.platforms import Platform
+
+LOCAL = "local"
+ENV = "DOCKERMA_BUILDERS"
+
+
+@dataclass(frozen=True)
+class Node:
+    """One docker engine and what it is; `endpoint` is what the user named (or local)."""
+
+    docker: Docker
+    endpoint: str
+    info: engine.EngineInfo
+
+    @property
+    def local(self) -> bool:
+        return self.endpoint == LOCAL
+
+
+def parse(specs: Sequence[str], environ: Mapping[str, str] | None = None) -> dict[Platform, str]:
+    env = os.environ if environ is None else environ
+    items = [s for s in env.get(ENV, "").split(",") if s.strip()] + list(specs)
+    mapping: dict[Platform, str] = {}
+    for spec in items:
+        arch, sep, endpoint = spec.partition("=")
+        if not sep or not arch.strip() or not endpoint.strip():
+            raise UsageError(
+                f"--builder {spec!r}: write ARCH=ENDPOINT, e.g. --builder arm64=ssh://ci@arm-box"
+            )
+        platform = Platform.parse(arch)
+        for known in list(mapping):
+            if known.matches(platform):
+                del mapping[known]
+        mapping[platform] = endpoint.strip()
+    return mapping
+
+
+def connect(
+    docker: Docker, mapping: Mapping[Platform, str], targets: Sequence[Platform]
+) -> tuple[engine.EngineInfo, dict[Platform, Node]]:
+    """Ask every engine involved what it is, in parallel; an unreachable one fails the run.
+
+    Returns the local engine's info and the node that serves each target platform.
+    """
+    wanted: dict[str, Docker] = {LOCAL: docker}
+    for p in targets:
+        for known, endpoint in mapping.items():
+            if known.matches(p):
+                wanted[endpoint] = docker.for_host(endpoint)
+    outcomes = run_each(list(wanted.items()), lambda item: engine.probe(item[1]))
+    infos: dict[str, engine.EngineInfo] = {}
+    for o in outcomes:
+        endpoint = o.item[0]
+        if o.error is not None:
+            if endpoint == LOCAL:
+                raise o.error
+            raise DockermaError(
+                f"builder {endpoint} does not answer: {o.error}; check the endpoint (a docker "
+                "context name or a DOCKER_HOST URL such as ssh://user@host) and that its engine "
+                "runs"
+            )
+        assert o.value is not None
+        infos[endpoint] = o.value
+    nodes: dict[Platform, Node] = {}
+    for p in targets:
+        endpoint = next((e for k, e in mapping.items() if k.matches(p)), LOCAL)
+        nodes[p] = Node(wanted[endpoint], endpoint, infos[endpoint])
+    return infos[LOCAL], nodes
+
+
+def mismatches(nodes: Mapping[Platform, Node]) -> list[str]:
+    """Warnings for builders that will emulate the architecture they were given."""
+    out = []
+    for p, node in nodes.items():
+        if not node.local and not engine.runs_natively(p, node.info.platform):
+            out.append(
+                f"builder {node.endpoint} is {node.info.platform}, not {p}: {p} will be built "
+                "there under emulation"
+            )
+    return out
