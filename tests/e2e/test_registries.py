@@ -44,9 +44,9 @@ class TLSRegistry:
         self.basic = base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
 
     @property
-    def secrets(self) -> list[str]:
+    def secrets(self) -> dict[str, str]:
         """What must never be printed: the password and the Authorization header's value."""
-        return [self.password, self.basic]
+        return {"the registry password": self.password, "user:password in base64": self.basic}
 
     def _get(self, path: str, accept: str = ACCEPT) -> tuple[int, bytes, str]:
         req = urllib.request.Request(
@@ -178,15 +178,26 @@ def _assert_clean_error(res: subprocess.CompletedProcess[str], *needles: str) ->
 
 
 def _assert_no_secrets(
-    outputs: list[subprocess.CompletedProcess[str]], files: list[Path], hidden: list[str]
+    outputs: list[subprocess.CompletedProcess[str]], files: list[Path], hidden: dict[str, str]
 ) -> None:
-    assert all(len(s) >= 8 for s in hidden)
-    texts = {f"run {i} stdout": r.stdout for i, r in enumerate(outputs)}
-    texts.update({f"run {i} stderr": r.stderr for i, r in enumerate(outputs)})
-    texts.update({str(f): f.read_text() for f in files if f.exists()})
-    for where, text in texts.items():
-        for secret in hidden:
-            assert secret not in text, f"a secret appears in {where}"
+    """Every leak at once: which secret, in which output, on which line."""
+    assert all(len(s) >= 8 for s in hidden.values())
+    texts = {}
+    for r in outputs:
+        shown = " ".join(r.args[3:])  # after python -m dockerma
+        for what, secret in hidden.items():  # the report must not print them either
+            shown = shown.replace(secret, f"<{what}>")
+        texts[f"stdout of `dockerma {shown}`"] = r.stdout
+        texts[f"stderr of `dockerma {shown}`"] = r.stderr
+    texts.update({f"metadata file {f.name}": f.read_text() for f in files if f.exists()})
+    leaks = [
+        f"{what} in {where}: {line.strip().replace(secret, f'<{what}>')[:160]!r}"
+        for where, text in texts.items()
+        for line in text.splitlines()
+        for what, secret in hidden.items()
+        if secret in line
+    ]
+    assert not leaks, "secrets in the output:\n" + "\n".join(dict.fromkeys(leaks))
 
 
 def _no_local_images(engine: Engine, name: str) -> None:
@@ -273,7 +284,7 @@ def test_wrong_password_pushes_nothing(engine, tmp_path, tls) -> None:
     config = _wrong_password(engine, tls, tmp_path / "config", wrong)
     env = {"DOCKER_CONFIG": str(config)}
     wrong_basic = base64.b64encode(f"{tls.user}:{wrong}".encode()).decode()
-    hidden = [*tls.secrets, wrong, wrong_basic]
+    hidden = {**tls.secrets, "the wrong password": wrong, "user:wrong in base64": wrong_basic}
 
     ctx = write(tmp_path / "ctx", _dockerfile(engine.base))
     name = _name(tls, engine, "wrongpw")
@@ -300,13 +311,13 @@ def test_secrets_never_printed(engine, tmp_path, tls) -> None:
     secret_file = tmp_path / "secret.txt"
     secret_file.write_text(secret_text)
     wrong = "wrong-" + secrets.token_hex(8)
-    hidden = [
-        *tls.secrets,
-        token,
-        secret_text,
-        wrong,
-        base64.b64encode(f"{tls.user}:{wrong}".encode()).decode(),
-    ]
+    hidden = {
+        **tls.secrets,
+        "the SECRET_TOKEN build arg": token,
+        "the --secret file's content": secret_text,
+        "the wrong password": wrong,
+        "user:wrong in base64": base64.b64encode(f"{tls.user}:{wrong}".encode()).decode(),
+    }
 
     steps = 'ARG SECRET_TOKEN\nRUN test -n "$SECRET_TOKEN"\n'
     build_opts = ["--build-arg", f"SECRET_TOKEN={token}"]
@@ -336,6 +347,7 @@ def test_secrets_never_printed(engine, tmp_path, tls) -> None:
         dockerma(
             *debug, "build", "--dry-run", "--push", *build_opts, *tag, str(ctx), env=good, ok=True
         )
+        assert "SECRET_TOKEN=***" in runs[-1].stdout  # the command is shown, its value not
     dockerma(
         "--debug", "build", "--push", "--metadata-file", str(metas[0]), *build_opts, *tag,
         str(ctx), env=good, ok=True,
