@@ -64,8 +64,8 @@ _MACHINES = {
     "amd64": "amd64",
     "aarch64": "arm64",
     "arm64": "arm64",
-    "armv7l": "arm",
-    "armv6l": "arm",
+    "armv7l": "arm/v7",
+    "armv6l": "arm/v6",
     "i686": "386",
     "i386": "386",
     "ppc64le": "ppc64le",
@@ -112,8 +112,9 @@ class Platform:
     @classmethod
     def from_registry(cls, os: str, arch: str, variant: str = "") -> Platform:
         """A platform as a manifest list or image config records it; never raises."""
+        os = os or "linux"
         try:
-            p = cls.parse(f"{os or 'linux'}/{arch}/{variant}" if variant else f"{os}/{arch}")
+            p = cls.parse(f"{os}/{arch}/{variant}" if variant else f"{os}/{arch}")
         except DockermaError:
             return cls(os, arch, variant)
         return p

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass, replace
 
@@ -60,6 +61,9 @@ class ImageRef:
     @property
     def registry(self) -> str:
         """The registry host[:port] the reference lives in (docker.io when none is named)."""
+        # docker treats Docker Hub's other names as docker.io (credentials, library/).
+        if self.domain in ("index.docker.io", "registry-1.docker.io"):
+            return DEFAULT_DOMAIN
         return self.domain or DEFAULT_DOMAIN
 
     @property
@@ -109,6 +113,14 @@ class ImageRef:
 
 def is_loopback(registry: str) -> bool:
     """localhost, 127.0.0.0/8 and [::1] registries, which docker lets speak plain HTTP."""
-    host = registry.rsplit(":", 1)[0] if not registry.endswith("]") else registry
-    host = host.strip("[]").lower()
-    return host in ("localhost", "::1") or host.startswith("127.") or host.endswith(".localhost")
+    if registry.startswith("["):
+        host = registry[1:].split("]", 1)[0]
+    else:
+        host = registry.rsplit(":", 1)[0] if registry.count(":") == 1 else registry
+    host = host.lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -365,6 +365,9 @@ def test_secrets_never_printed(engine, tmp_path, tls) -> None:
 
     # the failures, with and without --debug (a traceback must not carry a secret either)
     fresh = _name(tls, engine, "secrets-fail")
+    # built locally first: `build --push` now refuses before building when the login is
+    # missing, and `push` must have images to refuse to push
+    dockerma("build", *build_opts, "-t", f"{fresh}:v1", str(plain_ctx), env=none, ok=True)
     for i, (env, debug) in enumerate(
         ((none, []), (none, ["--debug"]), (bad, []), (bad, ["--debug"]))
     ):
