@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
@@ -9,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dockerma import baseimages, builders, dockerfile, engine, images, metadata, smoke
+from dockerma import baseimages, builders, dockerfile, engine, images, inject, metadata, smoke
 from dockerma.docker import Docker, display
 from dockerma.errors import DockermaError, UsageError
 from dockerma.options import BuildArgs, parse_build
@@ -69,6 +70,9 @@ class Plan:
 def _read_dockerfile(path: Path) -> str:
     if path.is_dir():
         raise DockermaError(f"Dockerfile {path} is a directory; pass the file with -f")
+    if path.exists() and not path.is_file():
+        # A FIFO would block the read for ever; a device is no Dockerfile either.
+        raise DockermaError(f"Dockerfile {path} is not a regular file; pass the file with -f")
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -109,6 +113,34 @@ def _locate(args: BuildArgs) -> tuple[Path, Path]:
     return context, dockerfile_path
 
 
+def _make_tmp() -> Path:
+    # tempfile quietly falls back to /tmp when TMPDIR is unusable: a TMPDIR the user set is
+    # where the rendered Dockerfiles go, or the run stops before anything is built.
+    where = os.environ.get("TMPDIR") or None
+    try:
+        return Path(tempfile.mkdtemp(prefix="dockerma-", dir=where))
+    except OSError as e:
+        raise DockermaError(
+            f"cannot create a temporary directory in {where or tempfile.gettempdir()}: "
+            f"{e.strerror}; point TMPDIR at a writable directory"
+        ) from None
+
+
+def _parse_tag(text: str, targets: Sequence[Platform]) -> ImageRef:
+    """A -t value, checked with every per-arch suffix it will get (a usage error if bad)."""
+    if not text.strip():
+        raise UsageError("-t needs NAME[:TAG], got an empty string")
+    try:
+        ref = ImageRef.parse(text if ":" in text.rsplit("/", 1)[-1] else f"{text}:latest")
+        if ref.digest:
+            raise DockermaError(f"-t {text}: a tag cannot carry a digest; use NAME[:TAG]")
+        for p in targets:
+            ref.suffixed(p.suffix)
+    except DockermaError as e:
+        raise UsageError(str(e)) from None
+    return ref
+
+
 def run(
     docker: Docker,
     docker_args: Sequence[str],
@@ -130,20 +162,30 @@ def run(
     out = Output(quiet=False)
     context, dockerfile_path = _locate(args)
     df = dockerfile.parse(_read_dockerfile(dockerfile_path))
-    targets = parse_list(platforms) if platforms is not None else list(df.archs or ())
+    try:
+        targets = parse_list(platforms) if platforms is not None else list(df.archs or ())
+    except DockermaError as e:
+        raise UsageError(f"--platform {platforms!r}: {e}") from None
     if not targets:
         raise DockermaError(
             f"no architectures given: add `# dockerma archs:amd64,arm64:` to {dockerfile_path} "
             "or pass --platform amd64,arm64"
         )
-    tags = [ImageRef.parse(t if ":" in t.rsplit("/", 1)[-1] else f"{t}:latest") for t in args.tags]
-    for t in tags:  # every per-arch tag must be valid before anything starts
-        for p in targets:
-            t.suffixed(p.suffix)
+    tags = [_parse_tag(t, targets) for t in args.tags]
+    # Everything the builds will need is checked before the first one starts.
+    for cmd in () if no_smoke_test else (*df.smoke, *smoke_tests):
+        try:
+            smoke.split(cmd)
+        except DockermaError as e:
+            raise (UsageError(f"--smoke-test: {e}") if cmd in smoke_tests else e) from None
+    if args.target:
+        _final_stage(df, args.target)
+    if metadata_file:
+        metadata.check(metadata_file)
     if push and not tags:
         raise UsageError("--push needs at least one -t NAME[:TAG] to push")
     if strategy == "inject":
-        raise DockermaError("--strategy inject is not available yet; use --strategy emulate")
+        inject.check(targets, cross_build_image)
 
     info, nodes = builders.connect(docker, builders.parse(builder_specs), targets)
     for warning in builders.mismatches(nodes):
@@ -152,7 +194,9 @@ def run(
         _check_builder(node.info, [p], args)
         # binfmt_misc can only be read for the local engine's kernel.
         native = engine.runs_natively(p, node.info.platform)
-        if not dry_run and node.local and not native and not engine.emulation_available(p):
+        # inject runs foreign shells through the cross-build image's QEMU, not binfmt_misc.
+        emulated = strategy != "inject" and not native
+        if not dry_run and node.local and emulated and not engine.emulation_available(p):
             raise DockermaError(engine.emulation_hint(p))
 
     registry = Registry(
@@ -168,6 +212,19 @@ def run(
         ):
             if pair not in pairs:
                 pairs.append(pair)
+        build_files = (cross_build_image, nodes[p].info.platform)  # its tools run on the host
+        if (
+            strategy == "inject"
+            and build_files not in pairs
+            and inject.uses_build_files(
+                df,
+                target=p,
+                build=nodes[p].info.platform,
+                build_args=args.build_args,
+                cross_build_image=cross_build_image,
+            )
+        ):
+            pairs.append(build_files)
     pinned = baseimages.resolve(registry, pairs)
     if push and not dry_run:
         for tag in tags:  # a missing login shows now, not after the builds
@@ -176,10 +233,21 @@ def run(
     smokes = [] if no_smoke_test else [*df.smoke, *smoke_tests]
     labels = [p.suffix for p in targets]
     out.set_labels(labels)
-    tmp = Path(tempfile.mkdtemp(prefix="dockerma-"))
+    tmp = _make_tmp()
     try:
         plans = [
-            _plan(nodes[p], df, args, p, pinned, tmp, context, dockerfile_path, tags)
+            _plan(
+                nodes[p],
+                df,
+                args,
+                p,
+                pinned,
+                tmp,
+                context,
+                dockerfile_path,
+                tags,
+                cross_build_image if strategy == "inject" else None,
+            )
             for p in targets
         ]
         if dry_run:
@@ -300,16 +368,27 @@ def _plan(
     context: Path,
     dockerfile_path: Path,
     tags: Sequence[ImageRef],
+    cross_build_image: str | None = None,  # --strategy inject
 ) -> Plan:
     build_platform = node.info.platform
     buildkit = node.info.buildkit
-    rendered = dockerfile.render(
-        df,
-        target=target,
-        build=build_platform,
-        build_args=args.build_args,
-        pin=lambda ref, p: pinned[(ref, p)],
-    )
+    if cross_build_image is not None:
+        rendered = inject.render(
+            df,
+            target=target,
+            build=build_platform,
+            build_args=args.build_args,
+            pin=lambda ref, p: pinned[(ref, p)],
+            cross_build_image=cross_build_image,
+        )
+    else:
+        rendered = dockerfile.render(
+            df,
+            target=target,
+            build=build_platform,
+            build_args=args.build_args,
+            pin=lambda ref, p: pinned[(ref, p)],
+        )
     path = tmp / f"Dockerfile.{target.suffix}"
     path.write_text(rendered, encoding="utf-8")
     # BuildKit reads <Dockerfile>.dockerignore beside the Dockerfile before the context's.

@@ -104,9 +104,14 @@ def emulation_available(target: Platform, binfmt_dir: Path = BINFMT_DIR) -> bool
 
 
 def emulation_hint(target: Platform) -> str:
+    inject = (
+        ", or use --strategy inject (no binfmt needed)"
+        if target.suffix in ("amd64", "arm", "arm64")
+        else ""
+    )
     return (
         f"no emulation for {target}: the kernel has no enabled binfmt_misc handler "
         f"{target.qemu}; install qemu-user-static and binfmt-support (Debian/Ubuntu) or run "
         "`docker run --privileged --rm tonistiigi/binfmt --install all`, or build it on a "
-        f"native engine with --builder {target.suffix}=ENDPOINT"
+        f"native engine with --builder {target.suffix}=ENDPOINT{inject}"
     )

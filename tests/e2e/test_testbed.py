@@ -13,7 +13,9 @@ pytestmark = pytest.mark.e2e
 )
 def test_base_image_runs_per_platform(engine, platform: str, machine: str) -> None:
     # --pull always: a local tag of another architecture would otherwise run as is.
-    out = engine.docker("run", "--rm", "--pull", "always", "--platform", platform, engine.base, "uname", "-m")
+    out = engine.docker(
+        "run", "--rm", "--pull", "always", "--platform", platform, engine.base, "uname", "-m"
+    )
     assert out.stdout.strip() == machine
 
 
