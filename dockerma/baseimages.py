@@ -38,16 +38,21 @@ def lookup(registry: Registry, text: str) -> BaseImage:
             f"base image {text} was not found in its registry {ref.registry}; check the name "
             "and tag, or push it there first (dockerma pins bases by registry digest)"
         ) from None
-    doc = m.json
-    if manifests.is_index(doc, m.media_type):
-        return BaseImage(ref, tuple(manifests.entries(doc)), True)
-    config_digest = (doc.get("config") or {}).get("digest")
-    if not config_digest:
-        raise DockermaError(
-            f"base image {text} has a manifest dockerma cannot read ({m.media_type})"
-        )
-    config = json.loads(registry.get_blob(ref, config_digest))
-    platform = manifests.config_platform(config)
+    unreadable = DockermaError(
+        f"base image {text} has a manifest dockerma cannot read ({m.media_type or 'no type'}); "
+        f"check what registry {ref.registry} serves"
+    )
+    try:  # a registry (or a proxy in front of it) may answer anything
+        doc = json.loads(m.body)
+        if manifests.is_index(doc, m.media_type):
+            return BaseImage(ref, tuple(manifests.entries(doc)), True)
+        config_digest = (doc.get("config") or {}).get("digest")
+        if not config_digest:
+            raise unreadable
+        config = json.loads(registry.get_blob(ref, str(config_digest)))
+        platform = manifests.config_platform(config)
+    except (AttributeError, KeyError, TypeError, ValueError):
+        raise unreadable from None
     entry = manifests.Entry(platform, m.digest, m.media_type, len(m.body))
     return BaseImage(ref, (entry,), False)
 

@@ -6,6 +6,7 @@ This is the only module that imports click, and the one place where errors becom
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import traceback
@@ -229,15 +230,19 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     except click.exceptions.Exit as e:
         code = e.exit_code
     except click.ClickException as e:
-        e.show()
+        # One `dockerma: error:` line for click's own errors too (PRODUCT.md §5).
+        message = " ".join(e.format_message().split("\n"))
+        if isinstance(e, click.UsageError) and e.ctx is not None:
+            message += f" (see {e.ctx.command_path} --help)"
+        sys.stderr.write(f"dockerma: error: {message}\n")
         code = e.exit_code
     except (click.Abort, KeyboardInterrupt):
-        docker.terminate_children()
+        docker.terminate_children(final=True)
         sys.stderr.write("dockerma: interrupted; stopped every docker process\n")
         code = 130
     except DockermaError as e:
         if isinstance(e, Terminated | KeyboardInterrupt) or e.exit_code in (130, 143):
-            docker.terminate_children()
+            docker.terminate_children(final=True)
         if debug:
             traceback.print_exc()
             if isinstance(e, DockerError):
@@ -253,6 +258,12 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         )
         code = 1
     sys.stdout.flush()
+    if argv is None and code in (130, 143):
+        # Interrupted: children are stopped and temporary files gone. Worker threads may
+        # still wait on a registry (30 s per try, with retries); the interpreter would
+        # wait for them at exit, so leave now.
+        sys.stderr.flush()
+        os._exit(code)
     sys.exit(code)
 
 

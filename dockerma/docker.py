@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from dockerma.errors import DockerError, DockermaError, DockerNotFound
+from dockerma.errors import DockerError, DockermaError, DockerNotFound, Interrupted
 
 log = logging.getLogger("dockerma")
 
@@ -28,6 +28,9 @@ _SECRET_NAME = re.compile(r"PASS|TOKEN|SECRET|KEY|CRED|AUTH|PRIVATE", re.IGNOREC
 
 _children: set[subprocess.Popen[bytes]] = set()
 _children_lock = threading.Lock()
+# Set once dockerma exits on Ctrl-C/SIGTERM: a worker thread must not start a docker process
+# after the others were stopped (it would outlive dockerma in its own session).
+_stopping = threading.Event()
 
 
 @dataclass(frozen=True)
@@ -182,8 +185,12 @@ class Docker:
         on_line: Callable[[str], None],
         platform: str | None = None,
         check: bool = True,
+        timeout: float | None = None,
     ) -> int:
-        """Run docker, hand each whole output line (stdout and stderr) to on_line."""
+        """Run docker, hand each whole output line (stdout and stderr) to on_line.
+
+        timeout: seconds after which docker is killed; its last line then says so.
+        """
         argv = self.argv(args)
         tail: deque[str] = deque(maxlen=50)
         secrets = secret_values(argv, self.environ())
@@ -195,7 +202,7 @@ class Docker:
             tail.append(line)
             on_line(line)
 
-        code = stream_process(argv, env=self.environ(), on_line=handle)
+        code = stream_process(argv, env=self.environ(), on_line=handle, timeout=timeout)
         if check and code != 0:
             raise DockerError(redact(argv), code, "\n".join(tail), platform=platform)
         return code
@@ -203,6 +210,8 @@ class Docker:
 
 def _start(argv: Sequence[str], **kwargs: object) -> subprocess.Popen[bytes]:
     log.debug("+ %s", display(argv))
+    if _stopping.is_set():
+        raise Interrupted("interrupted")
     try:
         proc: subprocess.Popen[bytes] = subprocess.Popen(  # type: ignore[call-overload]
             list(argv), start_new_session=True, **kwargs
@@ -216,6 +225,9 @@ def _start(argv: Sequence[str], **kwargs: object) -> subprocess.Popen[bytes]:
         raise DockermaError(f"`{argv[0]}` not found; install it or fix PATH") from None
     with _children_lock:
         _children.add(proc)
+        late = _stopping.is_set()
+    if late:
+        _kill(proc)
     return proc
 
 
@@ -255,18 +267,33 @@ def stream_process(
     *,
     env: Mapping[str, str] | None = None,
     on_line: Callable[[str], None],
+    timeout: float | None = None,
 ) -> int:
     proc = _start(
         argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
     assert proc.stdout is not None
+    expired = threading.Event()
+
+    def expire() -> None:
+        expired.set()
+        _kill(proc)
+
+    timer = threading.Timer(timeout or 0, expire)
+    timer.daemon = True
+    if timeout is not None:
+        timer.start()
     try:
         for raw in proc.stdout:
             on_line(_decode(raw).rstrip("\r\n"))
-        return proc.wait()
+        code = proc.wait()
     finally:
+        timer.cancel()
         proc.stdout.close()
         _done(proc)
+    if expired.is_set():
+        on_line(f"(timed out after {timeout:g} s)")
+    return code
 
 
 def _decode(data: bytes) -> str:
@@ -278,9 +305,14 @@ def _kill(proc: subprocess.Popen[bytes]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
-def terminate_children(grace: float = 5.0) -> None:
-    """Stop every docker process still running (Ctrl-C): SIGTERM, then SIGKILL after grace."""
+def terminate_children(grace: float = 5.0, *, final: bool = False) -> None:
+    """Stop every docker process still running (Ctrl-C): SIGTERM, then SIGKILL after grace.
+
+    final: dockerma is exiting, so no docker process may start any more.
+    """
     with _children_lock:
+        if final:
+            _stopping.set()
         procs = list(_children)
     for proc in procs:
         with contextlib.suppress(ProcessLookupError, PermissionError):

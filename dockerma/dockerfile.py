@@ -6,6 +6,7 @@ reads a Dockerfile differently from BuildKit, `_scan` corrects it (each place sa
 
 from __future__ import annotations
 
+import bisect
 import io
 import json
 import re
@@ -307,13 +308,15 @@ def _parser_directives(lines: list[str]) -> tuple[str, list[str]]:
 
 def _scan(lines: list[str], feed: list[str], escape: str) -> tuple[list[_Instruction], list[int]]:
     """The instructions and the comment lines, as BuildKit reads them."""
-    structure = DockerfileParser(fileobj=io.StringIO("".join(feed))).structure
+    parser = DockerfileParser(fileobj=io.StringIO("".join(_cut_long_runs(feed, escape))))
+    structure = parser.structure
     # dockerfile-parse lists a comment inside a continued instruction before that instruction.
     entries = sorted(structure, key=lambda e: int(e["startline"]))
     instructions: list[_Instruction] = []
     comments: list[int] = []
     claimed = 0  # lines before this belong to an instruction (continuations, heredoc bodies)
     logical_end = -1  # last line of the last instruction's text; heredoc bodies come after
+    ends: dict[bool, dict[str, list[int]]] = {}  # heredoc terminator candidates, by chomp
     for entry in entries:
         start, end = int(entry["startline"]), int(entry["endline"])
         if entry["instruction"] == "COMMENT":
@@ -325,9 +328,10 @@ def _scan(lines: list[str], feed: list[str], escape: str) -> tuple[list[_Instruc
         if start < claimed:
             continue  # a heredoc body line, or a line after a blank continuation line
         keyword, args = str(entry["instruction"]), str(entry["value"])
-        if end > start and _is_blank(lines[end]):
+        if (end > start and _is_blank(lines[end])) or _continues(lines[end], escape):
             # dockerfile-parse ends an instruction at a blank line inside a continuation;
             # docker skips such lines (with a warning) and keeps reading the instruction.
+            # (It also ends where _cut_long_runs cut a long run.)
             end = _instruction_end(lines, start, escape)
             args = _joined(lines, start, end, escape)[1]
         logical_end = end
@@ -335,7 +339,9 @@ def _scan(lines: list[str], feed: list[str], escape: str) -> tuple[list[_Instruc
         # them and reads their bodies as instructions - `from x import y` in a Python
         # heredoc would become a stage. Bodies follow the instruction, one after the other.
         for terminator, chomp in _heredocs(keyword, args):
-            body_end = _heredoc_end(lines, end + 1, terminator, chomp)
+            if chomp not in ends:
+                ends[chomp] = _line_index(lines, chomp)
+            body_end = _heredoc_end(ends[chomp], end + 1, terminator)
             if body_end is None:
                 break  # unterminated: docker reports it, we leave the lines as they were read
             end = body_end
@@ -404,12 +410,42 @@ def _heredocs(keyword: str, args: str) -> list[tuple[str, bool]]:
     return found
 
 
-def _heredoc_end(lines: list[str], start: int, terminator: str, chomp: bool) -> int | None:
-    for number in range(start, len(lines)):
-        candidate = lines[number].rstrip("\r\n")
-        if (candidate.lstrip("\t") if chomp else candidate) == terminator:
-            return number
-    return None
+def _line_index(lines: list[str], chomp: bool) -> dict[str, list[int]]:
+    """Where each line text occurs: heredoc terminators are looked up here, not searched
+    for, as a file of unterminated heredocs would take quadratic time."""
+    index: dict[str, list[int]] = {}
+    for number, line in enumerate(lines):
+        candidate = line.rstrip("\r\n")
+        index.setdefault(candidate.lstrip("\t") if chomp else candidate, []).append(number)
+    return index
+
+
+def _heredoc_end(index: Mapping[str, list[int]], start: int, terminator: str) -> int | None:
+    numbers = index.get(terminator, [])
+    found = bisect.bisect_left(numbers, start)
+    return numbers[found] if found < len(numbers) else None
+
+
+# dockerfile-parse joins a continued instruction by repeated string concatenation, in
+# quadratic time (a 5 MB instruction took minutes). It gets the run cut every this many
+# lines; _scan reads the whole instruction itself.
+_FEED_RUN = 1000
+
+
+def _cut_long_runs(feed: list[str], escape: str) -> list[str]:
+    out = list(feed)
+    run = 0
+    for number, line in enumerate(out):
+        if _is_blank(line) or _is_comment(line):
+            continue
+        if not _continues(line, escape):
+            run = 0
+            continue
+        run += 1
+        if run >= _FEED_RUN:
+            out[number] = _CONTINUATION[escape].sub("", line.rstrip("\r\n")) + "\n"
+            run = 0
+    return out
 
 
 def _is_json_list(args: str) -> bool:

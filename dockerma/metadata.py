@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from dockerma.errors import DockermaError
+from dockerma.errors import DockermaError, UsageError
 
 
 class _Result(Protocol):
@@ -46,6 +46,15 @@ def document(results: Sequence[_Result], lists: Mapping[str, str]) -> dict[str, 
     if lists:
         doc["manifest_lists"] = {name: {"digest": d} for name, d in lists.items()}
     return doc
+
+
+def check(path: str) -> None:
+    """Fail before any build or push when the file could not be written afterwards."""
+    parent = Path(path).parent
+    if not parent.is_dir():
+        raise UsageError(
+            f"--metadata-file {path}: {parent} is not an existing directory; create it first"
+        )
 
 
 def write(path: str, results: Sequence[_Result], lists: Mapping[str, str]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform as _stdlib_platform
+import re
 from dataclasses import dataclass
 
 from dockerma.errors import DockermaError
@@ -136,10 +137,12 @@ class Platform:
     def suffix(self) -> str:
         """The tag suffix: `myapp:v1-arm` for arm/v7 (PRODUCT.md §2)."""
         if self.arch == "arm":
-            return "arm" if self.variant == "v7" else f"arm{self.variant}"
-        if self.arch == "arm64" and self.variant not in ("", "v8"):
-            return f"arm64{self.variant}"
-        return self.arch if self.os == "linux" else f"{self.os}-{self.arch}"
+            arch = "arm" if self.variant == "v7" else f"arm{self.variant}"
+        elif self.arch == "arm64" and self.variant not in ("", "v8"):
+            arch = f"arm64{self.variant}"
+        else:
+            arch = self.arch
+        return arch if self.os == "linux" else f"{self.os}-{arch}"
 
     @property
     def qemu(self) -> str:
@@ -201,5 +204,19 @@ BY_SUFFIX: dict[str, Platform] = {
 
 
 def from_suffix(suffix: str) -> Platform | None:
-    """The platform a tag suffix stands for, or None if it is not one of ours."""
-    return BY_SUFFIX.get(suffix)
+    """The platform a tag suffix stands for, or None if it is not one of ours.
+
+    Every platform `parse` accepts has a suffix (arm64/v9 → arm64v9, loong64): push must
+    find those images too, not publish a list without them.
+    """
+    known = BY_SUFFIX.get(suffix)
+    if known is not None:
+        return known
+    os_name, _, arch = suffix.rpartition("-")
+    match = re.fullmatch(r"(arm64|arm)(v[0-9.]+)", arch)
+    text = f"{match.group(1)}/{match.group(2)}" if match else arch
+    try:
+        p = Platform.parse(f"{os_name}/{text}" if os_name else text)
+    except DockermaError:
+        return None
+    return p if p.suffix == suffix else None

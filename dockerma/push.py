@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -13,12 +14,12 @@ from typing import Any
 
 from dockerma import builders, manifests, metadata, smoke
 from dockerma.docker import Docker
-from dockerma.errors import DockerError, DockermaError
+from dockerma.errors import DockerError, DockermaError, UsageError
 from dockerma.images import inspect_platforms, mismatch, same_platform
 from dockerma.options import parse_push
 from dockerma.output import Output
 from dockerma.parallel import run_each
-from dockerma.platforms import BY_SUFFIX, Platform
+from dockerma.platforms import BY_SUFFIX, Platform, from_suffix
 from dockerma.references import ImageRef
 from dockerma.registry import NotFound, Registry
 
@@ -76,7 +77,16 @@ def run(
 ) -> int:
     args = parse_push(docker_args)
     out = Output(quiet=args.quiet)
-    ref = ImageRef.parse(args.names[0])
+    try:
+        ref = ImageRef.parse(args.names[0])
+        for cmd in smoke_tests:
+            smoke.split(cmd)
+    except DockermaError as e:
+        raise UsageError(str(e)) from None
+    if ref.digest:
+        raise UsageError(f"cannot push a digest reference {ref}; push NAME[:TAG]")
+    if metadata_file:
+        metadata.check(metadata_file)
     mapping = builders.parse(builder_specs)
     info, nodes = builders.connect(docker, mapping, list(mapping))
     registry = Registry(
@@ -85,8 +95,6 @@ def run(
         insecure_registries=info.insecure_registries,
         on_retry=out.warn,
     )
-    if ref.digest:
-        raise DockermaError(f"cannot push a digest reference {ref}; push NAME:TAG")
     groups = _find_everywhere(docker, ref, nodes)
     if not args.all_tags:
         groups = {ref.tag_or_latest: groups.get(ref.tag_or_latest, {})}
@@ -178,16 +186,19 @@ def find_all(docker: Docker, ref: ImageRef) -> dict[str, dict[Platform, Image]]:
         row = json.loads(line)
         tag = str(row.get("Tag") or "")
         base, sep, suffix = tag.rpartition("-")
-        platform = BY_SUFFIX.get(suffix)
+        platform = from_suffix(suffix)
         if not sep or platform is None:
             continue
         groups.setdefault(base, {})[platform] = Image(
             platform, [f"{ref.name}:{tag}"], str(row.get("ID") or ""), docker=docker
         )
-    return {
-        k: dict(sorted(v.items(), key=lambda kv: list(BY_SUFFIX.values()).index(kv[0])))
-        for k, v in groups.items()
-    }
+    order = list(BY_SUFFIX.values())  # the usual ones first, in their usual order
+
+    def key(item: tuple[Platform, Image]) -> tuple[int, str]:
+        p = item[0]
+        return (order.index(p) if p in order else len(order), str(p))
+
+    return {k: dict(sorted(v.items(), key=key)) for k, v in groups.items()}
 
 
 def check_platforms(docker: Docker, images: Mapping[Platform, Image]) -> None:
@@ -215,11 +226,16 @@ def publish(
     """Push every per-arch tag of every ref, then stitch, push and verify each list."""
     for ref in refs:  # an auth problem stops the run before the first per-arch push
         registry.check_push_access(ref)
+    timeout = _push_timeout()
     work = [(ref, p) for ref in refs for p in images]
+    _check_unchanged(
+        [(dockers[p], str(ref.suffixed(p.suffix)), images[p].image_id) for ref, p in work]
+    )
 
     def push_one(item: tuple[ImageRef, Platform]) -> str:
         ref, p = item
-        return _push_tag(dockers[p], out, str(ref.suffixed(p.suffix)), p, passthrough)
+        tag = str(ref.suffixed(p.suffix))
+        return _push_tag(dockers[p], out, tag, p, passthrough, timeout)
 
     outcomes = run_each(work, push_one, jobs=jobs)
     failed = [o for o in outcomes if o.error is not None]
@@ -251,7 +267,12 @@ def publish(
 
 
 def _push_tag(
-    docker: Docker, out: Output, tag: str, p: Platform, passthrough: Sequence[str]
+    docker: Docker,
+    out: Output,
+    tag: str,
+    p: Platform,
+    passthrough: Sequence[str],
+    timeout: float | None = None,
 ) -> str:
     label = p.suffix
     for attempt in range(RETRIES + 1):
@@ -262,6 +283,7 @@ def _push_tag(
                 tag,
                 on_line=lambda line: out.line(label, line),
                 platform=str(p),
+                timeout=timeout,
             )
             return tag
         except DockerError as e:
@@ -282,6 +304,48 @@ def _push_tag(
             )
             time.sleep(wait)
     raise AssertionError("unreachable")
+
+
+def _check_unchanged(items: Sequence[tuple[Docker, str, str]]) -> None:
+    """Each (engine, tag, image id) still there and the same image, before the first push.
+
+    An image deleted or re-tagged since it was built (or found) stops the run here, so that
+    a refused run pushes nothing at all.
+    """
+    by_engine: dict[Docker, list[tuple[str, str]]] = {}
+    for docker, tag, image_id in items:
+        by_engine.setdefault(docker, []).append((tag, image_id))
+    for docker, pairs in by_engine.items():
+        tags = [tag for tag, _ in pairs]
+        try:
+            found = inspect_platforms(docker, tags)
+        except DockerError as e:
+            gone = [t for t in tags if re.search(re.escape(t) + r"(?![\w.-])", e.output)]
+            gone = gone or tags
+            raise DockermaError(
+                f"{', '.join(gone)} {'is' if len(gone) == 1 else 'are'} no longer in the docker "
+                "engine (deleted since the build?); rebuild with dockerma build; nothing was pushed"
+            ) from None
+        for (tag, image_id), (now, _) in zip(pairs, found):
+            if image_id and now != image_id:
+                raise DockermaError(
+                    f"{tag} is another image than the one built or checked ({image_id[:19]}, "
+                    f"now {now[:19]}); rebuild it and push again; nothing was pushed"
+                )
+
+
+def _push_timeout() -> float | None:
+    # dockerd sets no response timeout: against a registry that accepts the connection and
+    # never answers, docker push waits for ever. DOCKERMA_PUSH_TIMEOUT (seconds) bounds each
+    # push; a push that runs out is retried like a dropped connection.
+    value = os.environ.get("DOCKERMA_PUSH_TIMEOUT", "").strip()
+    try:
+        seconds = float(value) if value else None
+    except ValueError:
+        seconds = -1.0
+    if seconds is not None and seconds <= 0:
+        raise UsageError(f"DOCKERMA_PUSH_TIMEOUT={value!r}: give a number of seconds, e.g. 600")
+    return seconds
 
 
 def _pushed_entry(registry: Registry, ref: ImageRef, p: Platform) -> manifests.Entry:
