@@ -7,7 +7,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from dockerma import baseimages, builders, dockerfile, engine, images, inject, metadata, smoke
@@ -19,6 +19,7 @@ from dockerma.parallel import run_each
 from dockerma.platforms import Platform, parse_list
 from dockerma.references import ImageRef
 from dockerma.registry import Registry
+from dockerma.results import ArchResult
 
 AUTO_ARGS = (
     "TARGETPLATFORM",
@@ -30,31 +31,6 @@ AUTO_ARGS = (
     "BUILDARCH",
     "BUILDVARIANT",
 )
-
-
-@dataclass
-class PlatformResult:
-    platform: Platform
-    tags: list[str]
-    image_id: str = ""
-    seconds: float = 0.0
-    error: str = ""
-    smoke: list[smoke.SmokeResult] = field(default_factory=list)
-    digest: str = ""
-    engine: str = "local"
-    actual: Platform | None = None
-
-    @property
-    def ok(self) -> bool:
-        return not self.error and all(s.passed for s in self.smoke)
-
-    @property
-    def result(self) -> str:
-        if self.error:
-            return "failed"
-        if not all(s.passed for s in self.smoke):
-            return "failed (smoke)"
-        return "ok"
 
 
 @dataclass(frozen=True)
@@ -259,18 +235,16 @@ def run(
                 out.info("")
             return 0
 
-        def work(plan: Plan) -> PlatformResult:
+        def work(plan: Plan) -> ArchResult:
             return _build_one(plan, out, smokes, smoke_timeout)
 
         outcomes = run_each(plans, work, jobs=jobs)
-        results: list[PlatformResult] = []
+        results: list[ArchResult] = []
         for o in outcomes:
             if o.value is not None:
                 results.append(o.value)
             else:
-                results.append(
-                    PlatformResult(o.item.platform, list(o.item.tags), error=str(o.error))
-                )
+                results.append(ArchResult(o.item.platform, list(o.item.tags), error=str(o.error)))
         _summary(
             out,
             results,
@@ -459,12 +433,12 @@ def _final_stage(df: dockerfile.Dockerfile, target: str | None) -> dockerfile.St
     return df.stages[-1]
 
 
-def _build_one(
-    plan: Plan, out: Output, smokes: Sequence[str], smoke_timeout: float
-) -> PlatformResult:
+def _build_one(plan: Plan, out: Output, smokes: Sequence[str], smoke_timeout: float) -> ArchResult:
     docker = plan.node.docker
     label = plan.platform.suffix
-    result = PlatformResult(plan.platform, list(plan.tags), engine=plan.node.endpoint)
+    result = ArchResult(
+        plan.platform, list(plan.tags), engine=plan.node.endpoint, docker=plan.node.docker
+    )
     start = time.monotonic()
     try:
         docker.stream(
@@ -498,7 +472,7 @@ def _build_one(
 
 
 def _summary(
-    out: Output, results: Sequence[PlatformResult], with_smoke: bool, with_engine: bool
+    out: Output, results: Sequence[ArchResult], with_smoke: bool, with_engine: bool
 ) -> None:
     headers = ["ARCH", "PLATFORM", "TAGS", "IMAGE ID", "TIME", "RESULT"]
     if with_smoke:

@@ -7,25 +7,13 @@ import os
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from dockerma.errors import DockermaError, UsageError
+from dockerma.results import ArchResult
 
 
-class _Result(Protocol):
-    platform: Any
-    tags: list[str]
-    image_id: str
-    digest: str
-    error: str
-    smoke: list[Any]
-    engine: str
-
-    @property
-    def result(self) -> str: ...
-
-
-def document(results: Sequence[_Result], lists: Mapping[str, str]) -> dict[str, Any]:
+def document(results: Sequence[ArchResult], lists: Mapping[str, str]) -> dict[str, Any]:
     archs: dict[str, Any] = {}
     for r in results:
         entry: dict[str, Any] = {
@@ -57,7 +45,7 @@ def check(path: str) -> None:
         )
 
 
-def write(path: str, results: Sequence[_Result], lists: Mapping[str, str]) -> None:
+def write(path: str, results: Sequence[ArchResult], lists: Mapping[str, str]) -> None:
     """Write atomically: a reader never sees half a file."""
     target = Path(path)
     try:

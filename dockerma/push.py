@@ -8,9 +8,8 @@ import os
 import re
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 from dockerma import builders, manifests, metadata, smoke
 from dockerma.docker import Docker
@@ -22,6 +21,7 @@ from dockerma.parallel import run_each
 from dockerma.platforms import BY_SUFFIX, Platform, from_suffix
 from dockerma.references import ImageRef
 from dockerma.registry import NotFound, Registry
+from dockerma.results import ArchResult
 
 RETRIES = 3
 # docker push output that means "try again": registry 5xx, throttling, dropped connections.
@@ -42,26 +42,6 @@ _TRANSIENT = (
     "too many requests",
 )
 _AUTH = ("denied", "unauthorized", "no basic auth credentials", "authentication required")
-
-
-@dataclass
-class Image:
-    """A local per-arch image to publish: its tag, id and the platform it really is."""
-
-    platform: Platform
-    tags: list[str]
-    image_id: str
-    actual: Platform | None = None
-    digest: str = ""
-    error: str = ""
-    smoke: list[smoke.SmokeResult] = field(default_factory=list)
-    engine: str = "local"
-    seconds: float = 0.0
-    docker: Docker = field(default_factory=Docker)
-
-    @property
-    def result(self) -> str:
-        return "failed" if self.error or not all(s.passed for s in self.smoke) else "ok"
 
 
 def run(
@@ -88,14 +68,20 @@ def run(
     if metadata_file:
         metadata.check(metadata_file)
     mapping = builders.parse(builder_specs)
-    info, nodes = builders.connect(docker, mapping, list(mapping))
+    # The engines' answers and the local image list do not depend on each other: ask both at
+    # once (each docker call costs tens of milliseconds; push is otherwise a chain of them).
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        connecting = pool.submit(builders.connect, docker, mapping, list(mapping))
+        listing = pool.submit(find_all, docker, ref)
+        info, nodes = connecting.result()
+        local = listing.result()
     registry = Registry(
         config_dir=docker.options.config,
         insecure=insecure,
         insecure_registries=info.insecure_registries,
         on_retry=out.warn,
     )
-    groups = _find_everywhere(docker, ref, nodes)
+    groups = _find_everywhere(docker, ref, nodes, local)
     if not args.all_tags:
         groups = {ref.tag_or_latest: groups.get(ref.tag_or_latest, {})}
     if not any(groups.values()):
@@ -141,6 +127,7 @@ def run(
                 registry=registry,
                 jobs=jobs,
                 passthrough=args.passthrough,
+                recheck=bool(smoke_tests),  # just inspected, unless smoke tests took time
             )
         )
     if metadata_file:
@@ -149,10 +136,13 @@ def run(
 
 
 def _find_everywhere(
-    docker: Docker, ref: ImageRef, nodes: Mapping[Platform, builders.Node]
-) -> dict[str, dict[Platform, Image]]:
+    docker: Docker,
+    ref: ImageRef,
+    nodes: Mapping[Platform, builders.Node],
+    local: dict[str, dict[Platform, ArchResult]],
+) -> dict[str, dict[Platform, ArchResult]]:
     """Per-arch images by tag: each platform looked for on its builder, the rest locally."""
-    groups = find_all(docker, ref)
+    groups = local
     for tag_images in groups.values():
         for p in [p for p in tag_images if any(p.matches(q) for q in nodes)]:
             del tag_images[p]  # that platform lives on its builder
@@ -165,21 +155,16 @@ def _find_everywhere(
     return {tag: imgs for tag, imgs in groups.items() if imgs}
 
 
-def _by_engine(images: Mapping[Platform, Image]) -> dict[str, list[Image]]:
-    out: dict[str, list[Image]] = {}
+def _by_engine(images: Mapping[Platform, ArchResult]) -> dict[str, list[ArchResult]]:
+    out: dict[str, list[ArchResult]] = {}
     for img in images.values():
         out.setdefault(img.engine, []).append(img)
     return out
 
 
-def find(docker: Docker, ref: ImageRef) -> dict[Platform, Image]:
-    """The local `NAME:TAG-SUFFIX` images, asked of docker as JSON (never table columns)."""
-    return find_all(docker, ref).get(ref.tag_or_latest, {})
-
-
-def find_all(docker: Docker, ref: ImageRef) -> dict[str, dict[Platform, Image]]:
+def find_all(docker: Docker, ref: ImageRef) -> dict[str, dict[Platform, ArchResult]]:
     raw = docker.capture("image", "ls", "--format", "{{json .}}", ref.name)
-    groups: dict[str, dict[Platform, Image]] = {}
+    groups: dict[str, dict[Platform, ArchResult]] = {}
     for line in raw.splitlines():
         if not line.strip():
             continue
@@ -189,19 +174,19 @@ def find_all(docker: Docker, ref: ImageRef) -> dict[str, dict[Platform, Image]]:
         platform = from_suffix(suffix)
         if not sep or platform is None:
             continue
-        groups.setdefault(base, {})[platform] = Image(
-            platform, [f"{ref.name}:{tag}"], str(row.get("ID") or ""), docker=docker
+        groups.setdefault(base, {})[platform] = ArchResult(
+            platform, [f"{ref.name}:{tag}"], image_id=str(row.get("ID") or ""), docker=docker
         )
     order = list(BY_SUFFIX.values())  # the usual ones first, in their usual order
 
-    def key(item: tuple[Platform, Image]) -> tuple[int, str]:
+    def key(item: tuple[Platform, ArchResult]) -> tuple[int, str]:
         p = item[0]
         return (order.index(p) if p in order else len(order), str(p))
 
     return {k: dict(sorted(v.items(), key=key)) for k, v in groups.items()}
 
 
-def check_platforms(docker: Docker, images: Mapping[Platform, Image]) -> None:
+def check_platforms(docker: Docker, images: Mapping[Platform, ArchResult]) -> None:
     """Refuse to publish an image whose own architecture/variant differs from its suffix."""
     tags = [img.tags[0] for img in images.values()]
     for img, (image_id, actual) in zip(images.values(), inspect_platforms(docker, tags)):
@@ -217,20 +202,28 @@ def publish(
     dockers: Mapping[Platform, Docker],
     out: Output,
     refs: Sequence[ImageRef],
-    images: Mapping[Platform, Any],
+    images: Mapping[Platform, ArchResult],
     *,
     registry: Registry,
     jobs: int | None = None,
     passthrough: Sequence[str] = (),
+    recheck: bool = True,
 ) -> dict[str, str]:
-    """Push every per-arch tag of every ref, then stitch, push and verify each list."""
-    for ref in refs:  # an auth problem stops the run before the first per-arch push
-        registry.check_push_access(ref)
+    """Push every per-arch tag of every ref, then stitch, push and verify each list.
+
+    Before the first push: the registry must grant push access (an auth problem stops the
+    run here) and, with recheck, every per-arch tag must still be the image that was checked.
+    """
     timeout = _push_timeout()
     work = [(ref, p) for ref in refs for p in images]
-    _check_unchanged(
-        [(dockers[p], str(ref.suffixed(p.suffix)), images[p].image_id) for ref, p in work]
-    )
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        access = [pool.submit(registry.check_push_access, ref) for ref in refs]
+        if recheck:
+            _check_unchanged(
+                [(dockers[p], str(ref.suffixed(p.suffix)), images[p].image_id) for ref, p in work]
+            )
+        for future in access:
+            future.result()
 
     def push_one(item: tuple[ImageRef, Platform]) -> str:
         ref, p = item
