@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -346,23 +347,18 @@ def _plan(
 ) -> Plan:
     build_platform = node.info.platform
     buildkit = node.info.buildkit
-    if cross_build_image is not None:
-        rendered = inject.render(
-            df,
-            target=target,
-            build=build_platform,
-            build_args=args.build_args,
-            pin=lambda ref, p: pinned[(ref, p)],
-            cross_build_image=cross_build_image,
-        )
-    else:
-        rendered = dockerfile.render(
-            df,
-            target=target,
-            build=build_platform,
-            build_args=args.build_args,
-            pin=lambda ref, p: pinned[(ref, p)],
-        )
+    render: Callable[..., str] = (
+        dockerfile.render
+        if cross_build_image is None
+        else functools.partial(inject.render, cross_build_image=cross_build_image)
+    )
+    rendered = render(
+        df,
+        target=target,
+        build=build_platform,
+        build_args=args.build_args,
+        pin=lambda ref, p: pinned[(ref, p)],
+    )
     path = tmp / f"Dockerfile.{target.suffix}"
     path.write_text(rendered, encoding="utf-8")
     # BuildKit reads <Dockerfile>.dockerignore beside the Dockerfile before the context's.
