@@ -11,7 +11,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from dockerma import baseimages, builders, dockerfile, engine, images, inject, metadata, smoke
+from dockerma import (
+    baseimages,
+    builders,
+    dockerfile,
+    engine,
+    images,
+    inject,
+    metadata,
+    scratch,
+    smoke,
+)
 from dockerma.docker import Docker, display
 from dockerma.errors import DockermaError, UsageError
 from dockerma.options import BuildArgs, parse_build
@@ -42,6 +52,7 @@ class Plan:
     iidfile: Path
     tags: tuple[str, ...]
     node: builders.Node
+    scratch: str | None = None  # the empty base loaded before building (classic builder)
 
 
 def _read_dockerfile(path: Path) -> str:
@@ -347,11 +358,26 @@ def _plan(
 ) -> Plan:
     build_platform = node.info.platform
     buildkit = node.info.buildkit
-    render: Callable[..., str] = (
-        dockerfile.render
-        if cross_build_image is None
-        else functools.partial(inject.render, cross_build_image=cross_build_image)
-    )
+    wide = ["--platform", target.docker]
+    stand_in: str | None = None
+    if not buildkit and _cross_platform_stages(df, args, target, build_platform):
+        # The classic builder refuses `COPY --from` a stage of another platform when a
+        # build-wide --platform is set; without it each stage takes its pinned base's
+        # platform, and a scratch stage (which would get the host's architecture: FROM
+        # --platform= on scratch is ignored) starts from an empty image of the target's.
+        wide = []
+        if cross_build_image is None:
+            stand_in = scratch.tag(target)
+        elif _final_stage(df, args.target).base.lower() == "scratch":
+            raise DockermaError(
+                f"the classic builder cannot build {target} from this Dockerfile with "
+                "--strategy inject: it mixes a FROM --platform stage with a FROM scratch final "
+                "stage; use --strategy emulate or BuildKit (install docker-buildx)"
+            )
+    if cross_build_image is None:
+        render: Callable[..., str] = functools.partial(dockerfile.render, scratch=stand_in)
+    else:
+        render = functools.partial(inject.render, cross_build_image=cross_build_image)
     rendered = render(
         df,
         target=target,
@@ -377,20 +403,6 @@ def _plan(
         a == "--progress" or a.startswith("--progress=") for a in args.passthrough
     ):
         progress = ["--progress=plain"]
-    wide = ["--platform", target.docker]
-    if not buildkit and _cross_platform_stages(df, args, target, build_platform):
-        # The classic builder refuses `COPY --from` a stage of another platform when a
-        # build-wide --platform is set; without it each stage takes its pinned base's
-        # platform. Only a scratch final stage then cannot be labelled (it would get the
-        # host's architecture, and FROM --platform= on scratch is ignored).
-        wide = []
-        final = _final_stage(df, args.target)
-        if final.base.lower() == "scratch":
-            raise DockermaError(
-                f"the classic builder cannot build {target} from this Dockerfile: it mixes a "
-                "FROM --platform stage with a FROM scratch final stage; use BuildKit "
-                "(install docker-buildx) or base the final stage on an image"
-            )
     per_arch = tuple(str(t.suffixed(target.suffix)) for t in tags)
     argv = (
         "build",
@@ -405,7 +417,7 @@ def _plan(
         *args.passthrough,
         str(context),
     )
-    return Plan(target, path, argv, iidfile, per_arch, node)
+    return Plan(target, path, argv, iidfile, per_arch, node, stand_in)
 
 
 def _cross_platform_stages(
@@ -437,6 +449,8 @@ def _build_one(plan: Plan, out: Output, smokes: Sequence[str], smoke_timeout: fl
     )
     start = time.monotonic()
     try:
+        if plan.scratch is not None:
+            scratch.ensure(docker, plan.platform)
         docker.stream(
             *plan.argv, on_line=lambda line: out.line(label, line), platform=str(plan.platform)
         )

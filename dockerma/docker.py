@@ -163,7 +163,7 @@ class Docker:
     def run(
         self,
         *args: str,
-        input: str | None = None,
+        input: str | bytes | None = None,
         timeout: float | None = None,
     ) -> Result:
         """Run docker, capture both streams; never raises for a non-zero exit."""
@@ -240,7 +240,7 @@ def run_process(
     argv: Sequence[str],
     *,
     env: Mapping[str, str] | None = None,
-    input: str | None = None,
+    input: str | bytes | None = None,
     timeout: float | None = None,
 ) -> Result:
     """Run any program (docker, a credential helper) and capture its output as text."""
@@ -252,7 +252,8 @@ def run_process(
         stderr=subprocess.PIPE,
     )
     try:
-        out, err = proc.communicate(input.encode() if input is not None else None, timeout=timeout)
+        data = input.encode() if isinstance(input, str) else input
+        out, err = proc.communicate(data, timeout=timeout)
     except subprocess.TimeoutExpired:
         _kill(proc)
         out, err = proc.communicate()

@@ -229,8 +229,14 @@ def render(
     build: Platform,
     build_args: Mapping[str, str],
     pin: Callable[[str, Platform], str],
+    scratch: str | None = None,
 ) -> str:
-    """The Dockerfile for one target: every external base pinned, every other line as it was."""
+    """The Dockerfile for one target: every external base pinned, every other line as it was.
+
+    With `scratch`, `FROM scratch` stages start from that image instead (the classic
+    builder labels a scratch stage with the host's architecture unless a build-wide
+    --platform is given, which it cannot be for every Dockerfile).
+    """
     scope = _scope(df, build_args, target, build)
     lines = _split_lines(df.content)
     out: list[str] = []
@@ -238,13 +244,16 @@ def render(
     for stage in df.stages:
         base = _external_base(df, stage, scope)
         if base is None:
-            continue
-        platform = _stage_platform(df, stage, scope, target)
-        flags = [
-            f"--platform={platform.docker}" if f.startswith("--platform=") else f
-            for f in stage.flags
-        ]
-        words = ["FROM", *flags, pin(base, platform)]
+            if scratch is None or _resolve(df, stage, scope).strip().lower() != "scratch":
+                continue
+            words = ["FROM", scratch]
+        else:
+            platform = _stage_platform(df, stage, scope, target)
+            flags = [
+                f"--platform={platform.docker}" if f.startswith("--platform=") else f
+                for f in stage.flags
+            ]
+            words = ["FROM", *flags, pin(base, platform)]
         if stage.alias is not None:
             words += ["AS", stage.alias]
         out.extend(lines[done : stage.startline])

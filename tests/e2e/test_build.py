@@ -196,3 +196,34 @@ def test_buildkit_flags(engine, tmp_path) -> None:
     else:
         assert res.returncode == 0, res.stderr
         assert engine.inspect(f"{name}:latest-arm64")["Architecture"] == "arm64"
+
+
+def test_cross_compile_pattern_buildplatform_stage_and_scratch_final(engine, tmp_path) -> None:
+    # The Go-style Dockerfile: tools run on the build machine, the result lands in scratch.
+    ctx = write(
+        tmp_path / "ctx",
+        f"""# dockerma archs:amd64,arm64,arm
+FROM --platform=$BUILDPLATFORM {engine.base} AS build
+ARG TARGETARCH
+RUN mkdir /out && uname -m > /out/built-on && echo "$TARGETARCH" > /out/target
+FROM scratch
+COPY --from=build /out /
+""",
+    )
+    name = engine.name_for("crosscompile")
+    res = engine.dockerma("build", "-t", name, str(ctx))
+    assert res.returncode == 0, res.stderr + res.stdout
+    for suffix in ("amd64", "arm64", "arm"):
+        ref = f"{name}:latest-{suffix}"
+        info = engine.inspect(ref)
+        assert info["Architecture"] == suffix
+        if suffix == "arm":
+            assert info.get("Variant") == "v7"
+        # read the files back through a busybox container of the same platform
+        out = engine.docker("create", "--platform", PLATFORM[suffix], ref, "x").stdout.strip()
+        try:
+            built_on = engine.docker("cp", f"{out}:/built-on", "-").stdout
+            target = engine.docker("cp", f"{out}:/target", "-").stdout
+        finally:
+            engine.docker("rm", out)
+        assert "x86_64" in built_on and suffix in target
