@@ -227,3 +227,16 @@ COPY --from=build /out /
         finally:
             engine.docker("rm", out)
         assert "x86_64" in built_on and suffix in target
+
+
+def test_base_given_by_digest_with_port(engine, tmp_path, registry_get) -> None:
+    _, list_digest = registry_get(engine.base)
+    ctx = write(
+        tmp_path / "ctx",
+        f'# dockerma archs:amd64,arm64\nFROM {engine.base}@{list_digest}\nRUN uname -m > /m\nCMD ["cat", "/m"]\n',
+    )
+    name = engine.name_for("bydigest")
+    res = engine.dockerma("build", "-t", f"{name}:v1", str(ctx))
+    assert res.returncode == 0, res.stderr + res.stdout
+    for suffix in ("amd64", "arm64"):
+        assert engine.run(PLATFORM[suffix], f"{name}:v1-{suffix}") == MACHINE[suffix]
