@@ -241,8 +241,17 @@ def publish(
     lists: dict[str, str] = {}
     for ref in refs:
         items: list[tuple[manifests.Entry, Platform]] = []
-        for p, img in images.items():
-            entry = _pushed_entry(registry, ref.suffixed(p.suffix), p)
+
+        # one registry read per per-arch tag, all at once
+        def read(p: Platform, ref: ImageRef = ref) -> manifests.Entry:
+            return _pushed_entry(registry, ref.suffixed(p.suffix), p)
+
+        entries = run_each(list(images), read)
+        for (p, img), got in zip(images.items(), entries):
+            if got.error is not None:
+                raise got.error
+            assert got.value is not None
+            entry = got.value
             img.digest = entry.digest
             # arm/v6 and v7 always carry their variant; arm64 its v8 only where the image
             # itself records it, as the base image did.
