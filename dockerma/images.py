@@ -14,9 +14,16 @@ def inspect_platforms(docker: Docker, refs: Sequence[str]) -> list[tuple[str, Pl
     """(image id, own platform) for each local image, in one `docker image inspect` call."""
     # Plain JSON, not a --format template: the classic engine has no Variant key at all for
     # most images, and a template naming it fails.
-    docs = json.loads(docker.capture("image", "inspect", *refs) or "[]")
+    try:
+        docs = json.loads(docker.capture("image", "inspect", *refs) or "[]")
+    except ValueError:  # not JSON: not a docker we know
+        return []
+    if not isinstance(docs, list):
+        return []
     out = []
     for doc in docs:
+        if not isinstance(doc, dict):
+            return []
         platform = Platform.from_registry(
             str(doc.get("Os") or ""),
             str(doc.get("Architecture") or ""),

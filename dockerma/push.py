@@ -189,7 +189,13 @@ def find_all(docker: Docker, ref: ImageRef) -> dict[str, dict[Platform, ArchResu
 def check_platforms(docker: Docker, images: Mapping[Platform, ArchResult]) -> None:
     """Refuse to publish an image whose own architecture/variant differs from its suffix."""
     tags = [img.tags[0] for img in images.values()]
-    for img, (image_id, actual) in zip(images.values(), inspect_platforms(docker, tags)):
+    found = inspect_platforms(docker, tags)
+    if len(found) != len(tags):
+        raise DockermaError(
+            f"docker image inspect did not describe {', '.join(tags)}; refusing to publish "
+            "images whose platform cannot be checked; nothing was pushed"
+        )
+    for img, (image_id, actual) in zip(images.values(), found):
         img.image_id = image_id
         img.actual = actual
         if not same_platform(actual, img.platform):

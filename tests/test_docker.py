@@ -384,3 +384,27 @@ def test_terminate_children_stops_a_running_child() -> None:
     assert time.monotonic() - start < 4
     assert results[0].returncode == -signal.SIGTERM
     assert docker.running_children() == 0
+
+
+def test_a_silent_docker_stub_still_builds_with_a_warning(
+    fake_docker: FakeDocker, run_dockerma: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A docker stand-in that records argv and answers nothing: the build runs, the platform
+    # check says it could not look, and the argv of each per-arch build is as documented.
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("# dockerma archs:amd64,arm64:\nFROM scratch\nCOPY hello /\n")
+    (ctx / "hello").write_text("hi\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("dockerma.engine.emulation_available", lambda p, *a: True)
+    fake_docker.script([])
+    res = run_dockerma("build", "--build-arg", "A=1", "-t", "app:v1", "ctx")
+    assert res.code == 0, res.err
+    assert "platform was not checked" in res.out
+    builds = [c for c in fake_docker.calls() if c[0] == "build"]
+    assert len(builds) == 2
+    for call in builds:
+        platform = call[call.index("--platform") + 1]
+        suffix = platform.split("/")[1]
+        assert call[call.index("-t") + 1] == f"app:v1-{suffix}"
+        assert call[-3:] == ["--build-arg", "A=1", "ctx"]
