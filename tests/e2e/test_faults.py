@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Engine, snapshot, write
+from tests.e2e.conftest import Engine, _unavailable, snapshot, write
 from tests.e2e.registry_proxy import Proxy
 
 pytestmark = pytest.mark.e2e
@@ -198,7 +198,7 @@ def _unmount_under(*roots: Path) -> None:
 @pytest.fixture(scope="module")
 def private_dockerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateDockerd]:
     if os.geteuid() != 0 or not Path(DOCKERD).is_file():
-        pytest.skip("needs root and Debian's /usr/sbin/dockerd")
+        _unavailable("the fault tests need root and Debian's /usr/sbin/dockerd")
     run_dir = Path(tempfile.mkdtemp(prefix="dmafault-", dir="/run"))
     data_dir = tmp_path_factory.mktemp("dmafault")
     _bridge_up()

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import ACCEPT, Engine, write
+from tests.e2e.conftest import ACCEPT, Engine, _unavailable, write
 
 pytestmark = pytest.mark.e2e
 
@@ -34,7 +34,7 @@ class TLSRegistry:
 
     def __init__(self, bed: dict[str, str]) -> None:
         if "DOCKERMA_TLS_REGISTRY" not in bed:
-            pytest.skip("the TLS registry is not in the test bed; run scripts/testbed")
+            _unavailable("the TLS registry is not in the test bed")
         self.host = bed["DOCKERMA_TLS_REGISTRY"]
         self.base = bed["DOCKERMA_TLS_BASE_IMAGE"]
         self.user = bed["DOCKERMA_TLS_USER"]
