@@ -231,17 +231,19 @@ def publish(
         for future in access:
             future.result()
 
-    def push_one(item: tuple[ImageRef, Platform]) -> str:
-        ref, p = item
-        tag = str(ref.suffixed(p.suffix))
-        return _push_tag(dockers[p], out, tag, p, passthrough, timeout)
+    def push_platform(p: Platform) -> None:
+        # One platform's tags one after the other: two concurrent pushes of the same image
+        # to one repository race on the containerd store (the registry refuses the second
+        # index with 400, "references to blobs and/or manifests are missing").
+        for ref in refs:
+            _push_tag(dockers[p], out, str(ref.suffixed(p.suffix)), p, passthrough, timeout)
 
-    outcomes = run_each(work, push_one, jobs=jobs)
+    outcomes = run_each(list(images), push_platform, jobs=jobs)
     failed = [o for o in outcomes if o.error is not None]
     if failed:
         raise DockermaError(
             "push failed for "
-            + "; ".join(f"{o.item[0].suffixed(o.item[1].suffix)}: {o.error}" for o in failed)
+            + "; ".join(f"{o.item}: {o.error}" for o in failed)
             + "; no manifest list was pushed"
         )
     lists: dict[str, str] = {}
