@@ -584,9 +584,23 @@ def test_timeout_is_retried_then_reported() -> None:
 # -- plain HTTP and TLS ----------------------------------------------------------------------
 
 
-def test_loopback_falls_back_to_http_and_remembers(fake: FakeRegistry) -> None:
+def test_loopback_speaks_plain_http_first_and_remembers(fake: FakeRegistry) -> None:
     fake.add("team/app", "v1", INDEX_BODY, OCI_INDEX)
     registry = client()
+    registry.get_manifest(fake.ref("team/app:v1"))
+    registry.get_manifest(fake.ref("team/app:v1"))
+    assert fake.state.tls_probes == 0  # no TLS handshake tried against a loopback registry
+    assert len(fake.state.requests) == 2
+    assert registry._schemes == {fake.address: "http"}
+
+
+def test_insecure_remote_registry_tries_https_first(
+    fake: FakeRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # docker's order for a listed insecure registry that is not loopback: HTTPS, then HTTP.
+    monkeypatch.setattr(registry_module, "is_loopback", lambda registry: False)
+    fake.add("team/app", "v1", INDEX_BODY, OCI_INDEX)
+    registry = client(insecure_registries=[fake.address])
     registry.get_manifest(fake.ref("team/app:v1"))
     registry.get_manifest(fake.ref("team/app:v1"))
     assert fake.state.tls_probes == 1
@@ -798,3 +812,53 @@ def test_client_certificate_without_key_is_an_error(pki: Pki, tmp_path: Path) ->
     certs = certs_d(tmp_path, "127.0.0.1:1", {"client.cert": pki.client_cert})
     with pytest.raises(DockermaError, match="has no key"):
         client(certs_dirs=[certs]).get_manifest(ImageRef.parse("127.0.0.1:1/a:b"))
+
+
+def test_loopback_tls_registry_answering_plain_http_with_400_is_spoken_to_in_https(
+    pki: Pki,
+) -> None:
+    # Like docker-registry with TLS (Go): plain HTTP gets 400 "Client sent an HTTP request to
+    # an HTTPS server"; dockerma then speaks HTTPS to it (no CA given: a loopback registry's
+    # certificate is not verified, as docker does) and remembers that.
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pki.server_cert, pki.server_key)
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    seen: list[str] = []
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                if conn.recv(1, socket.MSG_PEEK) != b"\x16":
+                    conn.recv(65536)
+                    seen.append("http")
+                    conn.sendall(
+                        b"HTTP/1.0 400 Bad Request\r\n\r\n"
+                        b"Client sent an HTTP request to an HTTPS server.\n"
+                    )
+                    continue
+                with context.wrap_socket(conn, server_side=True) as tls:
+                    tls.recv(65536)
+                    seen.append("https")
+                    tls.sendall(
+                        b"HTTP/1.0 200 OK\r\nContent-Type: " + OCI_INDEX.encode() + b"\r\n"
+                        b"Content-Length: "
+                        + str(len(INDEX_BODY)).encode()
+                        + b"\r\n\r\n"
+                        + INDEX_BODY
+                    )
+
+    threading.Thread(target=serve, daemon=True).start()
+    registry = client(retries=0)
+    try:
+        ref = ImageRef.parse(f"127.0.0.1:{port}/team/app:v1")
+        assert registry.get_manifest(ref).body == INDEX_BODY
+        assert registry.get_manifest(ref).body == INDEX_BODY
+    finally:
+        listener.close()
+    assert seen == ["http", "https", "https"]
+    assert registry._schemes == {f"127.0.0.1:{port}": "https"}
