@@ -23,7 +23,7 @@ from dockerma import (
     smoke,
 )
 from dockerma.docker import Docker, display
-from dockerma.errors import DockermaError, UsageError
+from dockerma.errors import DockerError, DockermaError, UsageError
 from dockerma.options import BuildArgs, parse_build
 from dockerma.output import Output
 from dockerma.parallel import run_each
@@ -193,117 +193,138 @@ def run(
         insecure_registries=info.insecure_registries,
         on_retry=out.warn,
     )
-    pairs: list[tuple[str, Platform]] = []
-    for p in targets:  # BUILDPLATFORM is each engine's own
-        for pair in dockerfile.external_images(
-            df, build_args=args.build_args, targets=[p], build=nodes[p].info.platform
-        ):
-            if pair not in pairs:
-                pairs.append(pair)
-        build_files = (cross_build_image, nodes[p].info.platform)  # its tools run on the host
-        if (
-            strategy == "inject"
-            and build_files not in pairs
-            and inject.uses_build_files(
-                df,
-                target=p,
-                build=nodes[p].info.platform,
-                build_args=args.build_args,
-                cross_build_image=cross_build_image,
-            )
-        ):
-            pairs.append(build_files)
-    pinned = baseimages.resolve(registry, pairs)
-    if push and not dry_run:
-        for tag in tags:  # a missing login shows now, not after the builds
-            registry.check_push_access(tag)
-
-    smokes = [] if no_smoke_test else [*df.smoke, *smoke_tests]
-    labels = [p.suffix for p in targets]
-    out.set_labels(labels)
-    tmp = _make_tmp()
     try:
-        plans = [
-            _plan(
-                nodes[p],
-                df,
-                args,
-                p,
-                pinned,
-                tmp,
-                context,
-                dockerfile_path,
-                tags,
-                cross_build_image if strategy == "inject" else None,
-            )
-            for p in targets
-        ]
-        if dry_run:
-            for plan in plans:
-                out.info(f"# {plan.platform}: {plan.dockerfile.name}")
-                out.info(plan.dockerfile.read_text().rstrip("\n"))
-                out.info(f"# {plan.platform}: command")
-                out.info(display(plan.node.docker.argv(plan.argv)))
-                out.info("")
-            return 0
-
-        def work(plan: Plan) -> ArchResult:
-            return _build_one(plan, out, smokes, smoke_timeout)
-
-        outcomes = run_each(plans, work, jobs=jobs)
-        results: list[ArchResult] = []
-        for o in outcomes:
-            if o.value is not None:
-                results.append(o.value)
-            else:
-                results.append(ArchResult(o.item.platform, list(o.item.tags), error=str(o.error)))
-        _summary(
-            out,
-            results,
-            bool(smokes),
-            bool(builder_specs) or any(not n.local for n in nodes.values()),
-        )
-        failed = [r for r in results if not r.ok]
-        lists: dict[str, str] = {}
-        if not failed and push:
-            from dockerma import push as push_mod
-
-            lists = push_mod.publish(
-                {p: n.docker for p, n in nodes.items()},
-                out,
-                tags,
-                {r.platform: r for r in results},
-                registry=registry,
-                jobs=jobs,
-                passthrough=("--quiet",) if args.quiet else (),
-            )
-        if metadata_file:
-            metadata.write(metadata_file, results, lists)
-        if failed:
-            names = ", ".join(f"{r.platform} ({r.error or r.result})" for r in failed)
-            hint = ""
-            if any(not all(s.passed for s in r.smoke) for r in failed):
-                first = failed[0]
-                hint = (
-                    "; the images stay local for a look: docker run --rm -it --platform "
-                    f"{first.platform} {first.tags[0] if first.tags else first.image_id} sh"
+        pairs: list[tuple[str, Platform]] = []
+        for p in targets:  # BUILDPLATFORM is each engine's own
+            for pair in dockerfile.external_images(
+                df, build_args=args.build_args, targets=[p], build=nodes[p].info.platform
+            ):
+                if pair not in pairs:
+                    pairs.append(pair)
+            build_files = (cross_build_image, nodes[p].info.platform)  # its tools run on the host
+            if (
+                strategy == "inject"
+                and build_files not in pairs
+                and inject.uses_build_files(
+                    df,
+                    target=p,
+                    build=nodes[p].info.platform,
+                    build_args=args.build_args,
+                    cross_build_image=cross_build_image,
                 )
-            if push:
-                hint += "; nothing was pushed"
-            raise DockermaError(
-                f"{len(failed)} of {len(results)} architectures failed: {names}{hint}"
-            )
-        return 0
-    except BaseException:
-        from dockerma.docker import terminate_children
+            ):
+                pairs.append(build_files)
+        pinned = baseimages.resolve(registry, pairs)
+        if push and not dry_run:
+            for tag in tags:  # a missing login shows now, not after the builds
+                registry.check_push_access(tag)
 
-        terminate_children()
-        raise
+        smokes = [] if no_smoke_test else [*df.smoke, *smoke_tests]
+        labels = [p.suffix for p in targets]
+        out.set_labels(labels)
+        tmp = _make_tmp()
+        try:
+            plans = [
+                _plan(
+                    nodes[p],
+                    df,
+                    args,
+                    p,
+                    pinned,
+                    tmp,
+                    context,
+                    dockerfile_path,
+                    tags,
+                    cross_build_image if strategy == "inject" else None,
+                )
+                for p in targets
+            ]
+            if dry_run:
+                for plan in plans:
+                    out.info(f"# {plan.platform}: {plan.dockerfile.name}")
+                    out.info(plan.dockerfile.read_text().rstrip("\n"))
+                    out.info(f"# {plan.platform}: command")
+                    out.info(display(plan.node.docker.argv(plan.argv)))
+                    out.info("")
+                return 0
+
+            # build --push without smoke tests checks every image's platform after the last build,
+            # in one docker call that is also the last look before pushing (see publish's recheck).
+            deferred = push and not smokes
+
+            def work(plan: Plan) -> ArchResult:
+                return _build_one(plan, out, smokes, smoke_timeout, check=not deferred)
+
+            outcomes = run_each(plans, work, jobs=jobs)
+            results: list[ArchResult] = []
+            for o in outcomes:
+                if o.value is not None:
+                    results.append(o.value)
+                else:
+                    results.append(
+                        ArchResult(o.item.platform, list(o.item.tags), error=str(o.error))
+                    )
+            push_mod = None
+            lookups = None
+            if push and all(r.ok for r in results):
+                from dockerma import push as push_mod
+
+                # The registry reads start now, beside the platform check's docker call.
+                lookups = push_mod.Lookups(registry, tags, targets)
+            if deferred:
+                _check_built(results, out)
+            _summary(
+                out,
+                results,
+                bool(smokes),
+                bool(builder_specs) or any(not n.local for n in nodes.values()),
+            )
+            failed = [r for r in results if not r.ok]
+            if failed and lookups is not None:
+                lookups.settle()  # none of its reads may log after the error line
+            lists: dict[str, str] = {}
+            if not failed and push_mod is not None:
+                lists = push_mod.publish(
+                    {p: n.docker for p, n in nodes.items()},
+                    out,
+                    tags,
+                    {r.platform: r for r in results},
+                    registry=registry,
+                    jobs=jobs,
+                    passthrough=("--quiet",) if args.quiet else (),
+                    recheck=not deferred,
+                    lookups=lookups,
+                )
+            if metadata_file:
+                metadata.write(metadata_file, results, lists)
+            if failed:
+                names = ", ".join(f"{r.platform} ({r.error or r.result})" for r in failed)
+                hint = ""
+                if any(not all(s.passed for s in r.smoke) for r in failed):
+                    first = failed[0]
+                    hint = (
+                        "; the images stay local for a look: docker run --rm -it --platform "
+                        f"{first.platform} {first.tags[0] if first.tags else first.image_id} sh"
+                    )
+                if push:
+                    hint += "; nothing was pushed"
+                raise DockermaError(
+                    f"{len(failed)} of {len(results)} architectures failed: {names}{hint}"
+                )
+            return 0
+        except BaseException:
+            from dockerma.docker import terminate_children
+
+            terminate_children()
+            raise
+        finally:
+            if docker.options.debug:
+                out.warn(f"rendered Dockerfiles kept in {tmp}")
+            else:
+                shutil.rmtree(tmp, ignore_errors=True)
+
     finally:
-        if docker.options.debug:
-            out.warn(f"rendered Dockerfiles kept in {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+        registry.finish()  # the probe upload's cancellation, if still under way
 
 
 BUILDKIT_ONLY = (
@@ -441,7 +462,11 @@ def _final_stage(df: dockerfile.Dockerfile, target: str | None) -> dockerfile.St
     return df.stages[-1]
 
 
-def _build_one(plan: Plan, out: Output, smokes: Sequence[str], smoke_timeout: float) -> ArchResult:
+def _build_one(
+    plan: Plan, out: Output, smokes: Sequence[str], smoke_timeout: float, *, check: bool = True
+) -> ArchResult:
+    """One architecture's build; with check (else the caller's _check_built), its platform
+    check and smoke tests."""
     docker = plan.node.docker
     label = plan.platform.suffix
     result = ArchResult(
@@ -454,26 +479,9 @@ def _build_one(plan: Plan, out: Output, smokes: Sequence[str], smoke_timeout: fl
         docker.stream(
             *plan.argv, on_line=lambda line: out.line(label, line), platform=str(plan.platform)
         )
-        # The image is inspected by its tag: on the containerd store with --provenance=false
-        # the --iidfile holds the config digest, which is not an image id there.
-        iid = plan.iidfile.read_text().strip() if plan.iidfile.is_file() else ""
-        ref = plan.tags[0] if plan.tags else iid
-        found = images.inspect_platforms(docker, [ref]) if ref else []
-        if not found or not found[0][1].arch:
-            # Only a docker that is not docker (a wrapper, a stub) says nothing here.
-            out.line(
-                label,
-                f"warning: docker told nothing about the image built for "
-                f"{plan.platform}; its platform was not checked",
-            )
-            result.image_id = iid
-        else:
-            result.image_id, actual = found[0]
-            if not images.same_platform(actual, plan.platform):
-                if plan.tags:  # never leave a tag on an image of the wrong architecture
-                    docker.run("image", "rm", "--no-prune", *plan.tags)
-                raise images.mismatch(f"the image built for {plan.platform}", actual, plan.platform)
-            result.actual = actual
+        result.image_id = plan.iidfile.read_text().strip() if plan.iidfile.is_file() else ""
+        if check:
+            _check_platform(result, _inspect_built(docker, [result])[0], out)
         for cmd in smokes:
             res = smoke.run(
                 docker,
@@ -490,6 +498,62 @@ def _build_one(plan: Plan, out: Output, smokes: Sequence[str], smoke_timeout: fl
         out.line(label, f"FAILED: {e}")
     result.seconds = time.monotonic() - start
     return result
+
+
+def _inspect_built(docker: Docker, results: Sequence[ArchResult]) -> list[tuple[str, Platform]]:
+    # Inspected by tag: on the containerd store with --provenance=false the --iidfile holds
+    # the config digest, which is not an image id there. [] for each a docker says nothing of.
+    refs = [r.tags[0] if r.tags else r.image_id for r in results]
+    if not all(refs):
+        return [("", Platform("", "", ""))] * len(results)
+    found = images.inspect_platforms(docker, refs)
+    return found if len(found) == len(refs) else [("", Platform("", "", ""))] * len(results)
+
+
+def _check_platform(result: ArchResult, found: tuple[str, Platform], out: Output) -> None:
+    """Record what the image just built is; refuse (and untag) one of another platform."""
+    image_id, actual = found
+    if not actual.arch:
+        # Only a docker that is not docker (a wrapper, a stub) says nothing here.
+        out.line(
+            result.platform.suffix,
+            f"warning: docker told nothing about the image built for "
+            f"{result.platform}; its platform was not checked",
+        )
+        return
+    result.image_id = image_id
+    if not images.same_platform(actual, result.platform):
+        if result.tags:  # never leave a tag on an image of the wrong architecture
+            result.docker.run("image", "rm", "--no-prune", *result.tags)
+        raise images.mismatch(f"the image built for {result.platform}", actual, result.platform)
+    result.actual = actual
+
+
+def _check_built(results: Sequence[ArchResult], out: Output) -> None:
+    """The platform checks of builds that left them to the end (build --push without smoke
+    tests): one docker image inspect per engine, right before the push, for all of them."""
+    by_engine: dict[Docker, list[ArchResult]] = {}
+    for r in results:
+        if r.ok:
+            by_engine.setdefault(r.docker, []).append(r)
+    for docker, group in by_engine.items():
+        try:
+            found = _inspect_built(docker, group)
+        except DockermaError:  # one is gone (deleted meanwhile?): find out which, one by one
+            found = []
+        for i, r in enumerate(group):
+            try:
+                try:
+                    one = found[i] if found else _inspect_built(docker, [r])[0]
+                except DockerError:
+                    raise DockermaError(
+                        f"{r.tags[0] if r.tags else r.image_id} is no longer in the docker "
+                        "engine (deleted since the build?); build again"
+                    ) from None
+                _check_platform(r, one, out)
+            except DockermaError as e:
+                r.error = str(e)
+                out.line(r.platform.suffix, f"FAILED: {e}")
 
 
 def _summary(

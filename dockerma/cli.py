@@ -166,6 +166,10 @@ def build(ctx: click.Context, docker_args: Sequence[str], **kwargs: Any) -> None
 
     Every `docker build` option is accepted and passed on to each per-architecture build.
     """
+    from dockerma.options import parse_build
+
+    parse_build(docker_args)  # a usage error never starts docker
+    _docker(ctx).prefetch(*docker.ENGINE_PROBE)  # runs while the imports below run
     from dockerma import build as build_mod
 
     ctx.exit(build_mod.run(_docker(ctx), list(docker_args), **kwargs))
@@ -210,6 +214,10 @@ def push(ctx: click.Context, docker_args: Sequence[str], **kwargs: Any) -> None:
 
     `docker push` options (-q, --disable-content-trust, -a) are accepted and passed on.
     """
+    from dockerma.options import parse_push
+
+    parse_push(docker_args)  # a usage error never starts docker
+    _docker(ctx).prefetch(*docker.ENGINE_PROBE)  # runs while the imports below run
     from dockerma import push as push_mod
 
     ctx.exit(push_mod.run(_docker(ctx), list(docker_args), **kwargs))
@@ -257,6 +265,7 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
             "traceback and report it)\n"
         )
         code = 1
+    docker.drop_prefetched()
     sys.stdout.flush()
     if argv is None and code in (130, 143):
         # Interrupted: children are stopped and temporary files gone. Worker threads may

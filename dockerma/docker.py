@@ -31,6 +31,10 @@ _children_lock = threading.Lock()
 # Set once dockerma exits on Ctrl-C/SIGTERM: a worker thread must not start a docker process
 # after the others were stopped (it would outlive dockerma in its own session).
 _stopping = threading.Event()
+# What dockerma asks every engine first (engine.probe); cli starts it ahead of need.
+ENGINE_PROBE = ("info", "--format", "{{json .}}")
+# docker calls started ahead of need (Docker.prefetch), by argv and environment overrides.
+_prefetched: dict[tuple[tuple[str, ...], tuple[tuple[str, str | None], ...]], _Pending] = {}
 
 
 @dataclass(frozen=True)
@@ -169,10 +173,34 @@ class Docker:
         """Run docker, capture both streams; never raises for a non-zero exit."""
         return run_process(self.argv(args), env=self.environ(), input=input, timeout=timeout)
 
+    def prefetch(self, *args: str) -> None:
+        """Start `docker args` now, for a later capture(*args) to take its result.
+
+        For a call every run makes first (`docker info`): it then runs while Python imports
+        and parses, instead of after. Started once; a failure to start is left for the real
+        call to report; one never taken is stopped by drop_prefetched at exit.
+        """
+        argv = self.argv(args)
+        key = (tuple(argv), self.env)
+        with _children_lock:
+            if key in _prefetched:
+                return
+        try:
+            pending = _Pending(argv, self.environ())
+        except DockermaError:
+            return
+        with _children_lock:
+            _prefetched[key] = pending
+
     def capture(self, *args: str, platform: str | None = None, input: str | None = None) -> str:
         """Run docker and return its stdout; a non-zero exit raises DockerError."""
         argv = self.argv(args)
-        res = run_process(argv, env=self.environ(), input=input)
+        with _children_lock:
+            pending = _prefetched.pop((tuple(argv), self.env), None) if input is None else None
+        if pending is not None:
+            res = pending.result()
+        else:
+            res = run_process(argv, env=self.environ(), input=input)
         if res.returncode != 0:
             raise DockerError(
                 redact(argv), res.returncode, res.stderr or res.stdout, platform=platform
@@ -261,6 +289,37 @@ def run_process(
     finally:
         _done(proc)
     return Result(proc.returncode, _decode(out), _decode(err))
+
+
+class _Pending:
+    """A docker call started ahead of need; its output waits in the pipes (docker info's
+    few kilobytes fit in them, so it never blocks on a full pipe for long)."""
+
+    def __init__(self, argv: Sequence[str], env: Mapping[str, str]) -> None:
+        self.proc = _start(
+            argv,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+
+    def result(self) -> Result:
+        try:
+            out, err = self.proc.communicate()
+        finally:
+            _done(self.proc)
+        return Result(self.proc.returncode, _decode(out), _decode(err))
+
+
+def drop_prefetched() -> None:
+    """Stop the prefetched calls no one took (a run that ended early, on bad input)."""
+    with _children_lock:
+        pending = list(_prefetched.values())
+        _prefetched.clear()
+    for p in pending:
+        _kill(p.proc)
+        p.result()
 
 
 def stream_process(

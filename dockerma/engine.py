@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dockerma.docker import Docker
+from dockerma.docker import ENGINE_PROBE, Docker
 from dockerma.errors import DockerError, DockermaError
 from dockerma.platforms import Platform, host_platform
 
@@ -46,7 +46,7 @@ def probe(docker: Docker, *, environ: Mapping[str, str] | None = None) -> Engine
     """Ask the engine what it is; a clear error when docker is missing or does not answer."""
     env = os.environ if environ is None else environ
     try:
-        raw = docker.capture("info", "--format", "{{json .}}")
+        raw = docker.capture(*ENGINE_PROBE)
     except DockerError as e:
         where = " ".join(docker.options.argv()) or os.environ.get("DOCKER_HOST", "")
         raise DockermaError(

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 import re
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
 from dockerma import builders, manifests, metadata, smoke
@@ -20,8 +21,10 @@ from dockerma.output import Output
 from dockerma.parallel import run_each
 from dockerma.platforms import BY_SUFFIX, Platform, from_suffix
 from dockerma.references import ImageRef
-from dockerma.registry import NotFound, Registry
+from dockerma.registry import Manifest, NotFound, Registry, sha256_digest
 from dockerma.results import ArchResult
+
+log = logging.getLogger(__name__)
 
 RETRIES = 3
 # docker push output that means "try again": registry 5xx, throttling, dropped connections.
@@ -81,58 +84,75 @@ def run(
         insecure_registries=info.insecure_registries,
         on_retry=out.warn,
     )
-    groups = _find_everywhere(docker, ref, nodes, local)
-    if not args.all_tags:
-        groups = {ref.tag_or_latest: groups.get(ref.tag_or_latest, {})}
-    if not any(groups.values()):
-        raise DockermaError(
-            f"no per-arch images for {ref.name}:{ref.tag_or_latest} (looked for "
-            f"{ref.name}:{ref.tag_or_latest}-ARCH); build them with dockerma build -t {ref}"
-        )
-    for images in groups.values():
-        for group in _by_engine(images).values():
-            check_platforms(group[0].docker, {i.platform: i for i in group})
-    out.set_labels([p.suffix for images in groups.values() for p in images])
-    if smoke_tests:
-        for images in groups.values():
-            for img in images.values():
-                for cmd in smoke_tests:
-                    res = smoke.run(
-                        img.docker,
-                        img.image_id,
-                        img.platform,
-                        cmd,
-                        timeout=smoke_timeout,
-                        on_line=functools.partial(out.line, img.platform.suffix),
-                    )
-                    img.smoke.append(res)
-                    out.line(img.platform.suffix, f"smoke test {cmd!r}: {res.describe()}")
-            bad = [i for i in images.values() if not all(s.passed for s in i.smoke)]
-            if bad:
-                raise DockermaError(
-                    "smoke test failed for "
-                    + ", ".join(
-                        f"{i.tags[0]} ({', '.join(s.describe() for s in i.smoke)})" for i in bad
-                    )
-                    + "; nothing was pushed"
-                )
-    lists: dict[str, str] = {}
-    for tag, images in groups.items():
-        lists.update(
-            publish(
-                {p: img.docker for p, img in images.items()},
-                out,
-                [ref.with_tag(tag)],
-                images,
-                registry=registry,
-                jobs=jobs,
-                passthrough=args.passthrough,
-                recheck=bool(smoke_tests),  # just inspected, unless smoke tests took time
+    try:
+        groups = _find_everywhere(docker, ref, nodes, local)
+        if not args.all_tags:
+            groups = {ref.tag_or_latest: groups.get(ref.tag_or_latest, {})}
+        if not any(groups.values()):
+            raise DockermaError(
+                f"no per-arch images for {ref.name}:{ref.tag_or_latest} (looked for "
+                f"{ref.name}:{ref.tag_or_latest}-ARCH); build them with dockerma build -t {ref}"
             )
-        )
-    if metadata_file:
-        metadata.write(metadata_file, [i for imgs in groups.values() for i in imgs.values()], lists)
-    return 0
+        # The registry reads start now and run while docker checks the local images.
+        lookups = {
+            tag: Lookups(registry, [ref.with_tag(tag)], list(images))
+            for tag, images in groups.items()
+        }
+        try:
+            for images in groups.values():
+                for group in _by_engine(images).values():
+                    check_platforms(group[0].docker, {i.platform: i for i in group})
+        except DockermaError:
+            for pending in lookups.values():
+                pending.settle()
+            raise
+        out.set_labels([p.suffix for images in groups.values() for p in images])
+        if smoke_tests:
+            for images in groups.values():
+                for img in images.values():
+                    for cmd in smoke_tests:
+                        res = smoke.run(
+                            img.docker,
+                            img.image_id,
+                            img.platform,
+                            cmd,
+                            timeout=smoke_timeout,
+                            on_line=functools.partial(out.line, img.platform.suffix),
+                        )
+                        img.smoke.append(res)
+                        out.line(img.platform.suffix, f"smoke test {cmd!r}: {res.describe()}")
+                bad = [i for i in images.values() if not all(s.passed for s in i.smoke)]
+                if bad:
+                    raise DockermaError(
+                        "smoke test failed for "
+                        + ", ".join(
+                            f"{i.tags[0]} ({', '.join(s.describe() for s in i.smoke)})" for i in bad
+                        )
+                        + "; nothing was pushed"
+                    )
+        lists: dict[str, str] = {}
+        for tag, images in groups.items():
+            lists.update(
+                publish(
+                    {p: img.docker for p, img in images.items()},
+                    out,
+                    [ref.with_tag(tag)],
+                    images,
+                    registry=registry,
+                    jobs=jobs,
+                    passthrough=args.passthrough,
+                    recheck=bool(smoke_tests),  # just inspected, unless smoke tests took time
+                    lookups=lookups[tag],
+                )
+            )
+        if metadata_file:
+            metadata.write(
+                metadata_file, [i for imgs in groups.values() for i in imgs.values()], lists
+            )
+        return 0
+
+    finally:
+        registry.finish()  # the probe uploads' cancellations, if still under way
 
 
 def _find_everywhere(
@@ -204,6 +224,46 @@ def check_platforms(docker: Docker, images: Mapping[Platform, ArchResult]) -> No
             )
 
 
+class Lookups:
+    """The registry reads a push starts with, all sent at once in the background.
+
+    Push access for each list (an auth problem stops the run before the first push) and what
+    each per-arch tag holds now (what is already there is not pushed again). Started as soon
+    as the tags are known, so they overlap the docker calls that check the local images.
+    """
+
+    def __init__(
+        self, registry: Registry, refs: Sequence[ImageRef], platforms: Sequence[Platform]
+    ) -> None:
+        pool = ThreadPoolExecutor(max_workers=len(refs) * (1 + len(platforms)) or 1)
+        self.access = [pool.submit(registry.check_push_access, ref) for ref in refs]
+        self.published = {
+            (ref, p): pool.submit(_current, registry, ref.suffixed(p.suffix))
+            for ref in refs
+            for p in platforms
+        }
+        pool.shutdown(wait=False)
+
+    def settle(self) -> None:
+        """Wait for every read, so that none logs after dockerma's last line."""
+        wait([*self.access, *self.published.values()])
+
+    def already_there(
+        self, images: Mapping[Platform, ArchResult], passthrough: Sequence[str]
+    ) -> dict[tuple[ImageRef, Platform], manifests.Entry]:
+        """Raises the first access problem; else the per-arch tags that need no push."""
+        self.settle()
+        for future in self.access:
+            future.result()
+        there: dict[tuple[ImageRef, Platform], manifests.Entry] = {}
+        if _may_skip(passthrough):
+            for (ref, p), f in self.published.items():
+                entry = _same_image(f.result(), images[p].image_id, p) if p in images else None
+                if entry is not None:
+                    there[(ref, p)] = entry
+        return there
+
+
 def publish(
     dockers: Mapping[Platform, Docker],
     out: Output,
@@ -214,29 +274,40 @@ def publish(
     jobs: int | None = None,
     passthrough: Sequence[str] = (),
     recheck: bool = True,
+    lookups: Lookups | None = None,
 ) -> dict[str, str]:
     """Push every per-arch tag of every ref, then stitch, push and verify each list.
 
     Before the first push: the registry must grant push access (an auth problem stops the
     run here) and, with recheck, every per-arch tag must still be the image that was checked.
+    lookups: the registry reads, if the caller started them earlier.
     """
     timeout = _push_timeout()
     work = [(ref, p) for ref in refs for p in images]
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        access = [pool.submit(registry.check_push_access, ref) for ref in refs]
-        if recheck:
+    lookups = lookups or Lookups(registry, refs, list(images))
+    if recheck:
+        try:
             _check_unchanged(
                 [(dockers[p], str(ref.suffixed(p.suffix)), images[p].image_id) for ref, p in work]
             )
-        for future in access:
-            future.result()
+        except DockermaError:
+            lookups.settle()
+            raise
+    there = lookups.already_there(images, passthrough)
 
     def push_platform(p: Platform) -> None:
         # One platform's tags one after the other: two concurrent pushes of the same image
         # to one repository race on the containerd store (the registry refuses the second
         # index with 400, "references to blobs and/or manifests are missing").
         for ref in refs:
-            _push_tag(dockers[p], out, str(ref.suffixed(p.suffix)), p, passthrough, timeout)
+            tag = str(ref.suffixed(p.suffix))
+            entry = there.get((ref, p))
+            if entry is None:
+                _push_tag(dockers[p], out, tag, p, passthrough, timeout)
+            else:
+                out.line(
+                    p.suffix, f"{tag}: already in the registry ({entry.digest}), not pushed again"
+                )
 
     outcomes = run_each(list(images), push_platform, jobs=jobs)
     failed = [o for o in outcomes if o.error is not None]
@@ -250,9 +321,12 @@ def publish(
     for ref in refs:
         items: list[tuple[manifests.Entry, Platform]] = []
 
-        # one registry read per per-arch tag, all at once
+        # one registry read per pushed per-arch tag, all at once
         def read(p: Platform, ref: ImageRef = ref) -> manifests.Entry:
-            return _pushed_entry(registry, ref.suffixed(p.suffix), p)
+            known = there.get((ref, p))
+            return (
+                known if known is not None else _pushed_entry(registry, ref.suffixed(p.suffix), p)
+            )
 
         entries = run_each(list(images), read)
         for (p, img), got in zip(images.items(), entries):
@@ -268,12 +342,60 @@ def publish(
             items.append((entry, Platform(p.os, p.arch, variant)))
         body, kind = manifests.make_list(items)
         target = ref.with_tag(ref.tag_or_latest)
-        digest = registry.put_manifest(target, body, kind)
-        verify(registry, target, items)
+        # Read first: when the registry already holds this very list (unchanged images
+        # pushed again), that read is the read-back and nothing is written.
+        before = _current(registry, target)
+        if before is not None and before.digest == sha256_digest(body):
+            digest = before.digest
+            verify(registry, target, items, before)
+        else:
+            digest = registry.put_manifest(target, body, kind)
+            verify(registry, target, items)
         _forget_local_list(next(iter(dockers.values())), target)
         lists[str(target)] = digest
         out.result(f"{target}: manifest list {digest} ({', '.join(str(p) for _, p in items)})")
     return lists
+
+
+def _current(registry: Registry, ref: ImageRef) -> Manifest | None:
+    """What the registry holds for ref now; None when nothing (or when it cannot say: then the
+    push goes ahead as if nothing were there, and meets the problem itself)."""
+    try:
+        return registry.get_manifest(ref)
+    except NotFound:
+        return None
+    except DockermaError as err:
+        log.debug("could not read %s before pushing: %s", ref, err)
+        return None
+
+
+def _may_skip(passthrough: Sequence[str]) -> bool:
+    # Options that change what docker push sends (--platform) or adds (content trust signs
+    # each push) make every push happen.
+    if any(a not in ("-q", "--quiet") for a in passthrough):
+        return False
+    return os.environ.get("DOCKER_CONTENT_TRUST", "").strip().lower() not in ("1", "true")
+
+
+def _same_image(m: Manifest | None, image_id: str, p: Platform) -> manifests.Entry | None:
+    """The list entry for a per-arch tag the registry already holds as exactly this image.
+
+    docker push of such an image uploads nothing and PUTs the manifest the registry has, so it
+    is skipped. The same image: on the classic store the image id is the config digest the
+    registry's manifest names; on the containerd store it is the digest of the manifest (or
+    index) itself.
+    """
+    if m is None or not re.fullmatch(r"sha256:[0-9a-f]{64}", image_id):
+        return None
+    doc = m.json
+    if manifests.is_index(doc, m.media_type):
+        if m.digest != image_id:
+            return None
+        return manifests.pick(manifests.entries(doc), p)
+    config = doc.get("config") if isinstance(doc, dict) else None
+    if m.digest != image_id and not (isinstance(config, dict) and config.get("digest") == image_id):
+        return None
+    return manifests.Entry(p, m.digest, m.media_type, len(m.body))
 
 
 def _push_tag(
@@ -377,10 +499,13 @@ def _pushed_entry(registry: Registry, ref: ImageRef, p: Platform) -> manifests.E
 
 
 def verify(
-    registry: Registry, ref: ImageRef, items: Sequence[tuple[manifests.Entry, Platform]]
+    registry: Registry,
+    ref: ImageRef,
+    items: Sequence[tuple[manifests.Entry, Platform]],
+    m: Manifest | None = None,
 ) -> None:
-    """Read the list back and check every entry's digest and platform."""
-    m = registry.get_manifest(ref)
+    """Read the list back (unless m is that read) and check every entry's digest and platform."""
+    m = m if m is not None else registry.get_manifest(ref)
     got = {(e.digest, str(e.platform)) for e in manifests.entries(m.json)}
     want = {(e.digest, str(p)) for e, p in items}
     if got != want:

@@ -152,6 +152,8 @@ class Registry:
         self._challenges: dict[str, _Challenge] = {}
         self._auth: dict[tuple[str, str], tuple[str, float]] = {}
         self._secrets: set[str] = set()
+        self._may_push: set[tuple[str, str]] = set()
+        self._cleanups: list[threading.Thread] = []
 
     def __repr__(self) -> str:
         registries = ", ".join(self._insecure_registries)
@@ -219,20 +221,42 @@ class Registry:
         Starts a blob upload (what `docker push` does first; only a push grant allows it) and
         cancels it at once: a token or password check alone cannot tell pull-only access apart.
         """
+        key = (ref.registry, ref.repository)
+        with self._lock:
+            if key in self._may_push:
+                return  # asked already in this run (build --push asks before the builds)
         path = f"/v2/{ref.repository}/blobs/uploads/"
         resp = self._request(ref, "pull,push", "POST", path, {}, b"")
         self._expect(ref.registry, "POST", path, resp, 200, 201, 202)
+        with self._lock:
+            self._may_push.add(key)
         location = resp.header("Location")
-        if not location:
-            return
-        target = self._same_registry_path(ref.registry, location)
+        target = self._same_registry_path(ref.registry, location) if location else None
         if target is None:
             return
-        try:
-            self._request(ref, "pull,push", "DELETE", target, {})
-        except DockermaError as err:
-            # An upload left open expires on its own (distribution purges them after a week).
-            log.debug("could not cancel the probe upload on %s: %s", ref.registry, err)
+
+        def cancel() -> None:
+            try:
+                self._request(ref, "pull,push", "DELETE", target, {})
+            except DockermaError as err:
+                # An upload left open expires on its own (distribution purges them after a
+                # week).
+                log.debug("could not cancel the probe upload on %s: %s", ref.registry, err)
+
+        # Nothing waits for the answer (a local registry takes up to tens of ms to delete an
+        # upload); finish() does, before dockerma exits.
+        thread = threading.Thread(target=cancel, daemon=True)
+        thread.start()
+        with self._lock:
+            self._cleanups.append(thread)
+
+    def finish(self, timeout: float = 2.0) -> None:
+        """Wait (a little) for the background clean-ups: the probe uploads' cancellations."""
+        with self._lock:
+            threads, self._cleanups = self._cleanups, []
+        deadline = time.monotonic() + timeout
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     def is_insecure(self, registry: str) -> bool:
         """Whether docker would let `registry` speak plain HTTP / unverified TLS."""

@@ -14,7 +14,14 @@ from typing import Any
 import pytest
 
 from dockerma import docker
-from dockerma.docker import Docker, GlobalOptions, redact, run_process
+from dockerma.docker import (
+    Docker,
+    GlobalOptions,
+    drop_prefetched,
+    redact,
+    run_process,
+    running_children,
+)
 from dockerma.errors import DockerError, DockermaError, DockerNotFound
 from dockerma.manifests import DOCKER_MANIFEST
 from dockerma.registry import Manifest
@@ -182,6 +189,9 @@ class FakeRegistry:
         self.stored: dict[str, Manifest] = {}
 
     def check_push_access(self, ref: Any) -> None:
+        pass
+
+    def finish(self) -> None:
         pass
 
     def get_manifest(self, ref: Any) -> Manifest:
@@ -408,3 +418,34 @@ def test_a_silent_docker_stub_still_builds_with_a_warning(
         suffix = platform.split("/")[1]
         assert call[call.index("-t") + 1] == f"app:v1-{suffix}"
         assert call[-3:] == ["--build-arg", "A=1", "ctx"]
+
+
+def test_prefetched_call_is_taken_once(fake_docker: FakeDocker) -> None:
+    fake_docker.script([{"match": ["info"], "stdout": "answer\n"}])
+    d = Docker(GlobalOptions(context="c1"))
+    d.prefetch("info", "--format", "{{json .}}")
+    d.prefetch("info", "--format", "{{json .}}")  # started once
+    assert d.capture("info", "--format", "{{json .}}") == "answer\n"
+    assert len(fake_docker.calls()) == 1
+    # taken: the next call runs docker again; another engine's call never takes it
+    d.prefetch("info", "--format", "{{json .}}")
+    assert Docker().capture("info", "--format", "{{json .}}") == "answer\n"
+    assert d.capture("info", "--format", "{{json .}}") == "answer\n"
+    assert len(fake_docker.calls()) == 3
+
+
+def test_prefetched_failure_is_raised_by_the_capture(fake_docker: FakeDocker) -> None:
+    fake_docker.script([{"match": ["info"], "stderr": "no daemon\n", "exit": 1}])
+    Docker().prefetch("info")
+    with pytest.raises(DockerError, match="no daemon"):
+        Docker().capture("info")
+
+
+def test_unused_prefetch_is_stopped(fake_docker: FakeDocker) -> None:
+    fake_docker.script([{"match": ["info"], "sleep": 30}])
+    Docker().prefetch("info")
+    assert running_children() == 1
+    start = time.monotonic()
+    drop_prefetched()
+    assert time.monotonic() - start < 5
+    assert running_children() == 0

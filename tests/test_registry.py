@@ -356,13 +356,20 @@ def test_put_manifest_returns_the_digest(fake: FakeRegistry) -> None:
 
 def test_check_push_access_opens_and_cancels_an_upload(fake: FakeRegistry, tmp_path: Path) -> None:
     fake.state.auth = "bearer"
-    client(logged_in(tmp_path, fake.address)).check_push_access(fake.ref("dockerma-scratch/a:1"))
+    registry = client(logged_in(tmp_path, fake.address))
+    registry.check_push_access(fake.ref("dockerma-scratch/a:1"))
+    registry.finish()  # the cancellation runs in the background
     post, delete = fake.state.requests[-2:]
     assert post.method == "POST" and post.path == "/v2/dockerma-scratch/a/blobs/uploads/"
     assert delete.method == "DELETE" and delete.path.startswith(post.path)
     assert fake.state.token_requests[-1].query["scope"] == [
         "repository:dockerma-scratch/a:pull,push"
     ]
+    # asked once per run: a second check (build --push checks before the builds and again
+    # before the first push) sends nothing
+    count = len(fake.state.requests)
+    registry.check_push_access(fake.ref("dockerma-scratch/a:2"))
+    assert len(fake.state.requests) == count
 
 
 def test_check_push_access_without_login_fails(fake: FakeRegistry, tmp_path: Path) -> None:

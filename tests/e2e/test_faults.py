@@ -417,20 +417,21 @@ def test_registry_500s_on_the_list_put(
 # --- an image gone between build and push -------------------------------------------------
 
 
+@pytest.mark.parametrize("slow", ["smoke test", "build"])
 def test_per_arch_image_deleted_between_build_and_push(
-    engine: Engine, tmp_path: Path, registry_get
+    engine: Engine, tmp_path: Path, registry_get, slow: str
 ) -> None:
-    # One architecture after the other (--jobs 1, arm64 first); each smoke test takes 3 s.
-    # While amd64 is built and smoke-tested, the arm64 image is deleted: the push that
-    # follows must refuse and push nothing, not even amd64.
-    ctx = write(
-        tmp_path / "ctx",
-        f"# dockerma archs:arm64,amd64\nFROM {engine.base}\nRUN echo built > /built\n",
-    )
+    # One architecture after the other (--jobs 1, arm64 first); each smoke test (or build)
+    # takes 3 s. While amd64 is built (and smoke-tested), the arm64 image is deleted: the push
+    # that follows must refuse and push nothing, not even amd64. Without smoke tests the
+    # platform check of every image waits for the last build, and meets the deletion there.
+    run = "RUN echo built > /built" + (" && sleep 3" if slow == "build" else "")
+    ctx = write(tmp_path / "ctx", f"# dockerma archs:arm64,amd64\nFROM {engine.base}\n{run}\n")
     before = snapshot(ctx)
     tmpdir = _fresh_tmp(tmp_path)
     name = engine.name_for("vanished")
-    args = ["build", "--jobs", "1", "--smoke-test", "sleep 3", "--push", "-t", f"{name}:v1"]
+    args = ["build", "--jobs", "1", "--push", "-t", f"{name}:v1"]
+    args[1:1] = ["--smoke-test", "sleep 3"] if slow == "smoke test" else ["--no-cache"]
     proc = subprocess.Popen(
         [sys.executable, "-m", "dockerma", *args, str(ctx)],
         env={**engine.env, "TMPDIR": str(tmpdir)},

@@ -80,6 +80,34 @@ def test_repush_after_rebuild_points_at_new_images(engine, tmp_path, registry_ge
         assert second[platform] == _tag_digest(registry_get, f"{name}:v1-{suffix}", platform)
 
 
+def test_repush_of_unchanged_images_pushes_nothing(engine, tmp_path, registry_get) -> None:
+    ctx = write(
+        tmp_path / "ctx", f"# dockerma archs:amd64,arm64\nFROM {engine.base}\nRUN echo one > /v\n"
+    )
+    name = engine.name_for("unchanged")
+    _build(engine, ctx, f"{name}:v1")
+    first = engine.dockerma("push", f"{name}:v1")
+    assert first.returncode == 0, first.stderr + first.stdout
+    assert "not pushed again" not in first.stdout
+    doc, list_digest = registry_get(f"{name}:v1")
+    # The registry holds exactly these images: no docker push runs, the list stays the same.
+    again = engine.dockerma("push", f"{name}:v1")
+    assert again.returncode == 0, again.stderr + again.stdout
+    for suffix in ("amd64", "arm64"):
+        assert f"{name}:v1-{suffix}: already in the registry" in again.stdout, again.stdout
+    assert "The push refers to repository" not in again.stdout
+    assert registry_get(f"{name}:v1") == (doc, list_digest)
+    assert list_digest in again.stdout
+    # The same images under tags the registry lacks are pushed.
+    for suffix in ("amd64", "arm64"):
+        engine.docker("tag", f"{name}:v1-{suffix}", f"{name}:v2-{suffix}")
+    other = engine.dockerma("push", f"{name}:v2")
+    assert other.returncode == 0, other.stderr + other.stdout
+    assert "not pushed again" not in other.stdout
+    assert other.stdout.count("The push refers to repository") == 2
+    assert _platforms(registry_get(f"{name}:v2")[0]) == _platforms(doc)
+
+
 def test_mislabelled_image_refused(engine, tmp_path, registry_get) -> None:
     ctx = write(tmp_path / "ctx", f"# dockerma archs:amd64\nFROM {engine.base}\nRUN true\n")
     name = engine.name_for("mislabel")
