@@ -8,6 +8,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -214,10 +215,14 @@ def run(
                 )
             ):
                 pairs.append(build_files)
-        pinned = baseimages.resolve(registry, pairs)
-        if push and not dry_run:
-            for tag in tags:  # a missing login shows now, not after the builds
-                registry.check_push_access(tag)
+        with ThreadPoolExecutor(max_workers=len(tags) or 1) as pool:
+            # A missing login shows now, not after the builds; asked beside the base look-ups.
+            checks = [
+                pool.submit(registry.check_push_access, t) for t in tags if push and not dry_run
+            ]
+            pinned = baseimages.resolve(registry, pairs)
+            for check in checks:
+                check.result()
 
         smokes = [] if no_smoke_test else [*df.smoke, *smoke_tests]
         labels = [p.suffix for p in targets]

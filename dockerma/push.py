@@ -227,26 +227,28 @@ def check_platforms(docker: Docker, images: Mapping[Platform, ArchResult]) -> No
 class Lookups:
     """The registry reads a push starts with, all sent at once in the background.
 
-    Push access for each list (an auth problem stops the run before the first push) and what
-    each per-arch tag holds now (what is already there is not pushed again). Started as soon
-    as the tags are known, so they overlap the docker calls that check the local images.
+    Push access for each list (an auth problem stops the run before the first push), what
+    each per-arch tag holds now (what is already there is not pushed again) and what each list
+    tag holds (an equal list is not written again). Started as soon as the tags are known, so
+    they overlap the docker calls that check the local images.
     """
 
     def __init__(
         self, registry: Registry, refs: Sequence[ImageRef], platforms: Sequence[Platform]
     ) -> None:
-        pool = ThreadPoolExecutor(max_workers=len(refs) * (1 + len(platforms)) or 1)
+        pool = ThreadPoolExecutor(max_workers=len(refs) * (2 + len(platforms)) or 1)
         self.access = [pool.submit(registry.check_push_access, ref) for ref in refs]
         self.published = {
             (ref, p): pool.submit(_current, registry, ref.suffixed(p.suffix))
             for ref in refs
             for p in platforms
         }
+        self.lists = {ref: pool.submit(_current, registry, ref) for ref in refs}
         pool.shutdown(wait=False)
 
     def settle(self) -> None:
         """Wait for every read, so that none logs after dockerma's last line."""
-        wait([*self.access, *self.published.values()])
+        wait([*self.access, *self.published.values(), *self.lists.values()])
 
     def already_there(
         self, images: Mapping[Platform, ArchResult], passthrough: Sequence[str]
@@ -342,9 +344,11 @@ def publish(
             items.append((entry, Platform(p.os, p.arch, variant)))
         body, kind = manifests.make_list(items)
         target = ref.with_tag(ref.tag_or_latest)
-        # Read first: when the registry already holds this very list (unchanged images
-        # pushed again), that read is the read-back and nothing is written.
-        before = _current(registry, target)
+        # When the registry already holds this very list (unchanged images pushed again),
+        # reading it is the read-back and nothing is written. The read made before the push
+        # serves when nothing was pushed; after a push, the list is read now.
+        pushed = any((ref, p) not in there for p in images)
+        before = _current(registry, target) if pushed else lookups.lists[ref].result()
         if before is not None and before.digest == sha256_digest(body):
             digest = before.digest
             verify(registry, target, items, before)
