@@ -6,6 +6,7 @@ import functools
 import os
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -257,8 +258,23 @@ def run(
             # in one docker call that is also the last look before pushing (see publish's recheck).
             deferred = push and not smokes
 
+            push_mod = None
+            if push:
+                from dockerma import push as push_mod
+            # What the registry holds is read while the last builds run (from the moment the
+            # first one is done: earlier, the reads would slow the builds' start): after a
+            # warm build, nothing is left to wait for but the push.
+            ahead: list[tuple[float, push_mod.Lookups]] = []
+            ahead_lock = threading.Lock()
+
             def work(plan: Plan) -> ArchResult:
-                return _build_one(plan, out, smokes, smoke_timeout, check=not deferred)
+                result = _build_one(plan, out, smokes, smoke_timeout, check=not deferred)
+                if push_mod is not None and result.ok:
+                    with ahead_lock:
+                        if not ahead:
+                            lookups = push_mod.Lookups(registry, tags, targets)
+                            ahead.append((time.monotonic(), lookups))
+                return result
 
             outcomes = run_each(plans, work, jobs=jobs)
             results: list[ArchResult] = []
@@ -269,15 +285,22 @@ def run(
                     results.append(
                         ArchResult(o.item.platform, list(o.item.tags), error=str(o.error))
                     )
-            push_mod = None
-            lookups = None
-            if push and all(r.ok for r in results):
-                from dockerma import push as push_mod
-
-                # The registry reads start now, beside the platform check's docker call.
+            lookups = ahead[0][1] if ahead else None
+            if push_mod is not None and lookups is not None and time.monotonic() - ahead[0][0] > 1:
+                # The last build took a while longer: what the registry held may have changed.
+                lookups.settle()
                 lookups = push_mod.Lookups(registry, tags, targets)
             if deferred:
-                _check_built(results, out)
+
+                def known(r: ArchResult) -> Platform | None:
+                    # A warm rebuild of what the registry holds: its config there (checked
+                    # against the image id, the config digest on the classic store) tells
+                    # the platform without a docker call.
+                    if lookups is None or nodes[r.platform].info.containerd_store:
+                        return None
+                    return lookups.own_platform(r.platform, r.image_id)
+
+                _check_built(results, out, known)
             _summary(
                 out,
                 results,
@@ -534,12 +557,26 @@ def _check_platform(result: ArchResult, found: tuple[str, Platform], out: Output
     result.actual = actual
 
 
-def _check_built(results: Sequence[ArchResult], out: Output) -> None:
+def _check_built(
+    results: Sequence[ArchResult],
+    out: Output,
+    known: Callable[[ArchResult], Platform | None] = lambda r: None,
+) -> None:
     """The platform checks of builds that left them to the end (build --push without smoke
-    tests): one docker image inspect per engine, right before the push, for all of them."""
+    tests), right before the push: by known(result), the platform the registry's copy of the
+    very same image records, else one docker image inspect per engine for all the others."""
     by_engine: dict[Docker, list[ArchResult]] = {}
     for r in results:
-        if r.ok:
+        if not r.ok:
+            continue
+        platform = known(r)
+        if platform is not None:
+            try:
+                _check_platform(r, (r.image_id, platform), out)
+            except DockermaError as e:
+                r.error = str(e)
+                out.line(r.platform.suffix, f"FAILED: {e}")
+        else:
             by_engine.setdefault(r.docker, []).append(r)
     for docker, group in by_engine.items():
         try:

@@ -9,7 +9,7 @@ import os
 import re
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
 from dockerma import builders, manifests, metadata, smoke
@@ -236,7 +236,9 @@ class Lookups:
     def __init__(
         self, registry: Registry, refs: Sequence[ImageRef], platforms: Sequence[Platform]
     ) -> None:
-        pool = ThreadPoolExecutor(max_workers=len(refs) * (2 + len(platforms)) or 1)
+        # A thread per read: a config read waits for its manifest read in the same pool.
+        reads = len(refs) * (2 + len(platforms)) + len(platforms)
+        pool = ThreadPoolExecutor(max_workers=max(1, reads))
         self.access = [pool.submit(registry.check_push_access, ref) for ref in refs]
         self.published = {
             (ref, p): pool.submit(_current, registry, ref.suffixed(p.suffix))
@@ -244,11 +246,29 @@ class Lookups:
             for p in platforms
         }
         self.lists = {ref: pool.submit(_current, registry, ref) for ref in refs}
+        # The config of the image each per-arch tag of the first ref holds: see own_platform.
+        self._configs = {
+            p: pool.submit(_config_of, registry, ref.suffixed(p.suffix), self.published[(ref, p)])
+            for ref in refs[:1]
+            for p in platforms
+        }
         pool.shutdown(wait=False)
 
     def settle(self) -> None:
         """Wait for every read, so that none logs after dockerma's last line."""
         wait([*self.access, *self.published.values(), *self.lists.values()])
+        wait(list(self._configs.values()))
+
+    def own_platform(self, p: Platform, config_digest: str) -> Platform | None:
+        """The platform the image config `config_digest` records, when the registry's per-arch
+        tag for p already holds that image (the config blob, checked against its digest, is
+        then the local image's own: on the classic store the image id is that digest); None
+        when it does not, and the local engine must be asked."""
+        future = self._configs.get(p)
+        got = future.result() if future is not None else None
+        if got is None or got[0] != config_digest:
+            return None
+        return got[1]
 
     def already_there(
         self, images: Mapping[Platform, ArchResult], passthrough: Sequence[str]
@@ -371,6 +391,27 @@ def _current(registry: Registry, ref: ImageRef) -> Manifest | None:
     except DockermaError as err:
         log.debug("could not read %s before pushing: %s", ref, err)
         return None
+
+
+def _config_of(
+    registry: Registry, ref: ImageRef, manifest: Future[Manifest | None]
+) -> tuple[str, Platform] | None:
+    """(config digest, platform it records) of the image manifest ref holds; None if none."""
+    m = manifest.result()
+    if m is None or manifests.is_index(m.json, m.media_type):
+        return None
+    config = m.json.get("config")
+    digest = config.get("digest") if isinstance(config, dict) else None
+    if not isinstance(digest, str) or not re.fullmatch(r"sha256:[0-9a-f]{64}", digest):
+        return None
+    try:
+        doc = json.loads(registry.get_blob(ref, digest))
+    except (DockermaError, ValueError) as err:
+        log.debug("could not read the config of %s: %s", ref, err)
+        return None
+    if not isinstance(doc, dict):
+        return None
+    return digest, manifests.config_platform(doc)
 
 
 def _may_skip(passthrough: Sequence[str]) -> bool:

@@ -584,9 +584,17 @@ class Registry:
             resp = self._exchange("http", netloc, names, method, path, headers, body)
         except (ConnectionResetError, BrokenPipeError, http.client.BadStatusLine) as err:
             log.debug("%s: plain HTTP failed (%s); trying HTTPS", registry, _describe(err))
-        else:
-            if not (resp.status == 400 and b"HTTPS" in resp.body[:500]):
-                return "http", netloc, self._remember(registry, "http", resp)
+            try:
+                resp = self._exchange("https", netloc, names, method, path, headers, body)
+            except ssl.SSLCertVerificationError:
+                raise
+            except ssl.SSLError:
+                # It does not speak TLS either (an HTTP server answers the handshake in
+                # plain text: "wrong version number"): it is an HTTP server that hung up.
+                raise err from None
+            return "https", netloc, self._remember(registry, "https", resp)
+        if not (resp.status == 400 and b"HTTPS" in resp.body[:500]):
+            return "http", netloc, self._remember(registry, "http", resp)
         resp = self._exchange("https", netloc, names, method, path, headers, body)
         return "https", netloc, self._remember(registry, "https", resp)
 
