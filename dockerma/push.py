@@ -364,11 +364,10 @@ def publish(
             items.append((entry, Platform(p.os, p.arch, variant)))
         body, kind = manifests.make_list(items)
         target = ref.with_tag(ref.tag_or_latest)
-        # When the registry already holds this very list (unchanged images pushed again),
-        # reading it is the read-back and nothing is written. The read made before the push
-        # serves when nothing was pushed; after a push, the list is read now.
+        # When nothing was pushed and the registry already holds this very list (unchanged
+        # images pushed again), the read made before is the read-back: nothing is written.
         pushed = any((ref, p) not in there for p in images)
-        before = _current(registry, target) if pushed else lookups.lists[ref].result()
+        before = None if pushed else lookups.lists[ref].result()
         if before is not None and before.digest == sha256_digest(body):
             digest = before.digest
             verify(registry, target, items, before)
