@@ -30,6 +30,16 @@ ACCEPT = ", ".join(
 )
 
 
+# In every repository name a test makes: the images of this session are removed at its end,
+# and only those (another session may run beside this one).
+SESSION = uuid.uuid4().hex[:6]
+
+
+def unique(what: str) -> str:
+    """A repository name component for one test: `what-SESSION-random`."""
+    return f"{what}-{SESSION}-{uuid.uuid4().hex[:6]}"
+
+
 def _unavailable(reason: str) -> None:
     if REQUIRE:
         pytest.fail(f"test bed required (DOCKERMA_E2E=require) but {reason}; run scripts/testbed")
@@ -97,7 +107,7 @@ class Engine:
 
     def name_for(self, what: str) -> str:
         """A fresh repository in the plain-HTTP registry for one test."""
-        return f"{self.registry}/e2e-{self.name}/{what}-{uuid.uuid4().hex[:8]}"
+        return f"{self.registry}/e2e-{self.name}/{unique(what)}"
 
     def inspect(self, ref: str) -> dict:
         return json.loads(self.docker("image", "inspect", ref).stdout)[0]
@@ -125,14 +135,38 @@ def _engine(name: str, bed: dict[str, str]) -> Engine:
     return eng
 
 
+def remove_session_images(docker: list[str], env: dict[str, str]) -> None:
+    """Remove every image tag of this session from an engine: the tests leave their per-arch
+    images behind for one another's checks; thousands of them slow an engine down."""
+    listed = subprocess.run(
+        [*docker, "image", "ls", "--format", "{{.Repository}}:{{.Tag}}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    tags = [t for t in listed.stdout.split() if "/e2e-" in t and f"-{SESSION}-" in t]
+    for i in range(0, len(tags), 100):
+        subprocess.run(
+            [*docker, "image", "rm", "--force", *tags[i : i + 100]],
+            env=env,
+            capture_output=True,
+            check=False,
+        )
+
+
 @pytest.fixture(scope="session", params=["classic", "modern"])
-def engine(request: pytest.FixtureRequest, bed: dict[str, str]) -> Engine:
-    return _engine(request.param, bed)
+def engine(request: pytest.FixtureRequest, bed: dict[str, str]) -> Iterator[Engine]:
+    eng = _engine(request.param, bed)
+    yield eng
+    remove_session_images(["docker"], eng.env)
 
 
 @pytest.fixture(scope="session")
-def classic(bed: dict[str, str]) -> Engine:
-    return _engine("classic", bed)
+def classic(bed: dict[str, str]) -> Iterator[Engine]:
+    eng = _engine("classic", bed)
+    yield eng
+    remove_session_images(["docker"], eng.env)
 
 
 @pytest.fixture

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import urllib.error
+from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.conftest import write
+from tests.e2e.conftest import remove_session_images, write
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def second(bed) -> str:
+def second(bed, classic) -> Iterator[str]:
     host = bed.get("DOCKERMA_SECOND_HOST")
     if not host:
         pytest.fail("the test bed has no second engine (DOCKERMA_SECOND_HOST)")
-    return host
+    yield host
+    remove_session_images(["docker", "-H", host], classic.env)
 
 
 def _on(classic, host: str, *args: str):

@@ -14,12 +14,11 @@ import ssl
 import subprocess
 import urllib.error
 import urllib.request
-import uuid
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import ACCEPT, Engine, _unavailable, write
+from tests.e2e.conftest import ACCEPT, Engine, _unavailable, unique, write
 
 pytestmark = pytest.mark.e2e
 
@@ -206,7 +205,7 @@ def _no_local_images(engine: Engine, name: str) -> None:
 
 
 def _name(tls: TLSRegistry, engine: Engine, what: str) -> str:
-    return f"{tls.host}/e2e-{engine.name}/{what}-{uuid.uuid4().hex[:8]}"
+    return f"{tls.host}/e2e-{engine.name}/{unique(what)}"
 
 
 def _dockerfile(base: str, extra: str = "") -> str:
