@@ -286,8 +286,10 @@ def run(
                         ArchResult(o.item.platform, list(o.item.tags), error=str(o.error))
                     )
             lookups = ahead[0][1] if ahead else None
-            if push_mod is not None and lookups is not None and time.monotonic() - ahead[0][0] > 1:
+            fresh = lookups is not None and time.monotonic() - ahead[0][0] <= 1
+            if push_mod is not None and lookups is not None and not fresh:
                 # The last build took a while longer: what the registry held may have changed.
+                # (Such builds made new images: the reads run beside the docker inspect.)
                 lookups.settle()
                 lookups = push_mod.Lookups(registry, tags, targets)
             if deferred:
@@ -296,7 +298,7 @@ def run(
                     # A warm rebuild of what the registry holds: its config there (checked
                     # against the image id, the config digest on the classic store) tells
                     # the platform without a docker call.
-                    if lookups is None or nodes[r.platform].info.containerd_store:
+                    if not fresh or lookups is None or nodes[r.platform].info.containerd_store:
                         return None
                     return lookups.own_platform(r.platform, r.image_id)
 
