@@ -26,6 +26,8 @@ from dockerma.results import ArchResult
 
 log = logging.getLogger(__name__)
 
+_SHA256 = re.compile(r"sha256:[0-9a-f]{64}")
+
 RETRIES = 3
 # docker push output that means "try again": registry 5xx, throttling, dropped connections.
 _TRANSIENT = (
@@ -397,11 +399,8 @@ def _config_of(
 ) -> tuple[str, Platform] | None:
     """(config digest, platform it records) of the image manifest ref holds; None if none."""
     m = manifest.result()
-    if m is None or manifests.is_index(m.json, m.media_type):
-        return None
-    config = m.json.get("config")
-    digest = config.get("digest") if isinstance(config, dict) else None
-    if not isinstance(digest, str) or not re.fullmatch(r"sha256:[0-9a-f]{64}", digest):
+    digest = _config_digest(m) if m is not None else None
+    if digest is None:
         return None
     try:
         doc = json.loads(registry.get_blob(ref, digest))
@@ -429,17 +428,28 @@ def _same_image(m: Manifest | None, image_id: str, p: Platform) -> manifests.Ent
     registry's manifest names; on the containerd store it is the digest of the manifest (or
     index) itself.
     """
-    if m is None or not re.fullmatch(r"sha256:[0-9a-f]{64}", image_id):
+    if m is None or not _SHA256.fullmatch(image_id):
         return None
-    doc = m.json
-    if manifests.is_index(doc, m.media_type):
-        if m.digest != image_id:
-            return None
-        return manifests.pick(manifests.entries(doc), p)
-    config = doc.get("config") if isinstance(doc, dict) else None
-    if m.digest != image_id and not (isinstance(config, dict) and config.get("digest") == image_id):
+    if m.digest != image_id and _config_digest(m) != image_id:
         return None
+    return _entry(m, p)
+
+
+def _entry(m: Manifest, p: Platform) -> manifests.Entry | None:
+    """The list entry for p: m itself, or inside an index (containerd store) the image for p
+    (attestations are left out of the list); None when the index has none."""
+    if manifests.is_index(m.json, m.media_type):
+        return manifests.pick(manifests.entries(m.json), p)
     return manifests.Entry(p, m.digest, m.media_type, len(m.body))
+
+
+def _config_digest(m: Manifest) -> str | None:
+    """The config digest an image manifest names (None for an index or anything odd)."""
+    if manifests.is_index(m.json, m.media_type):
+        return None
+    config = m.json.get("config")
+    digest = config.get("digest") if isinstance(config, dict) else None
+    return digest if isinstance(digest, str) and _SHA256.fullmatch(digest) else None
 
 
 def _push_tag(
@@ -533,13 +543,10 @@ def _pushed_entry(registry: Registry, ref: ImageRef, p: Platform) -> manifests.E
         raise DockermaError(
             f"{ref} is not in the registry after docker push; push it again"
         ) from None
-    doc = m.json
-    if manifests.is_index(doc, m.media_type):
-        entry = manifests.pick(manifests.entries(doc), p)
-        if entry is None:
-            raise DockermaError(f"{ref} is an index without a {p} image; rebuild it")
-        return entry
-    return manifests.Entry(p, m.digest, m.media_type, len(m.body))
+    entry = _entry(m, p)
+    if entry is None:
+        raise DockermaError(f"{ref} is an index without a {p} image; rebuild it")
+    return entry
 
 
 def verify(

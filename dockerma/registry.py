@@ -558,9 +558,9 @@ class Registry:
             tls_failure: OSError = err
             log.debug("%s: HTTPS failed (%s); trying plain HTTP", registry, _describe(err))
         resp = self._exchange("http", netloc, names, method, path, headers, body)
-        if resp.status == 400 and b"HTTPS" in resp.body[:500]:
-            # "Client sent an HTTP request to an HTTPS server": it does speak TLS; the
-            # handshake failed for another reason (a reset, a client certificate required).
+        if _speaks_tls(resp):
+            # It does speak TLS; the handshake failed for another reason (a reset, a client
+            # certificate required).
             raise tls_failure
         return "http", netloc, self._remember(registry, "http", resp)
 
@@ -578,8 +578,7 @@ class Registry:
         # of docker's order: nothing leaves the machine, and the usual local registry speaks
         # HTTP, so a run saves a failed TLS handshake and loading the system's CA store
         # (~25 ms of every command).
-        # A TLS server answers plain HTTP with 400 "Client sent an HTTP request to an HTTPS
-        # server" (Go, nginx says "plain HTTP request was sent to HTTPS port") or hangs up.
+        # A TLS server answers plain HTTP with a 400 (_speaks_tls) or hangs up.
         try:
             resp = self._exchange("http", netloc, names, method, path, headers, body)
         except (ConnectionResetError, BrokenPipeError, http.client.BadStatusLine) as err:
@@ -593,7 +592,7 @@ class Registry:
                 # plain text: "wrong version number"): it is an HTTP server that hung up.
                 raise err from None
             return "https", netloc, self._remember(registry, "https", resp)
-        if not (resp.status == 400 and b"HTTPS" in resp.body[:500]):
+        if not _speaks_tls(resp):
             return "http", netloc, self._remember(registry, "http", resp)
         resp = self._exchange("https", netloc, names, method, path, headers, body)
         return "https", netloc, self._remember(registry, "https", resp)
@@ -806,6 +805,12 @@ class Registry:
         if url.netloc and url.netloc != _api_host(registry):
             return None
         return _path(url)
+
+
+def _speaks_tls(resp: _Response) -> bool:
+    """A TLS server's answer to plain HTTP: 400 "Client sent an HTTP request to an HTTPS
+    server" (Go: docker-registry), "The plain HTTP request was sent to HTTPS port" (nginx)."""
+    return resp.status == 400 and b"HTTPS" in resp.body[:500]
 
 
 def _api_host(registry: str) -> str:

@@ -16,7 +16,7 @@ import sys
 import threading
 import urllib.parse
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -623,11 +623,13 @@ def test_secure_registry_never_falls_back(
     assert fake.state.requests == []
 
 
-def test_tls_port_answering_http_is_not_taken_for_plain_http() -> None:
-    # Like docker-registry with TLS when the handshake breaks: a reset on TLS, and a plain
-    # 400 "Client sent an HTTP request to an HTTPS server" to plain HTTP.
+def go_like_tls_port(
+    on_tls: Callable[[socket.socket], None], seen: list[str] | None = None
+) -> tuple[socket.socket, int]:
+    """A loopback port that answers plain HTTP as Go's TLS server does (400 "Client sent an
+    HTTP request to an HTTPS server"; "http" added to seen) and hands each TLS connection to
+    on_tls."""
     listener = socket.create_server(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
 
     def serve() -> None:
         while True:
@@ -636,17 +638,28 @@ def test_tls_port_answering_http_is_not_taken_for_plain_http() -> None:
             except OSError:
                 return
             with conn:
-                first = conn.recv(1)
-                if first == b"\x16":
-                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
+                if conn.recv(1, socket.MSG_PEEK) == b"\x16":
+                    on_tls(conn)
                 else:
                     conn.recv(65536)
+                    if seen is not None:
+                        seen.append("http")
                     conn.sendall(
                         b"HTTP/1.0 400 Bad Request\r\n\r\n"
                         b"Client sent an HTTP request to an HTTPS server.\n"
                     )
 
     threading.Thread(target=serve, daemon=True).start()
+    return listener, listener.getsockname()[1]
+
+
+def test_tls_port_answering_http_is_not_taken_for_plain_http() -> None:
+    # Like docker-registry with TLS when the handshake breaks: a reset on TLS, and a plain
+    # 400 "Client sent an HTTP request to an HTTPS server" to plain HTTP.
+    def reset(conn: socket.socket) -> None:
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
+
+    listener, port = go_like_tls_port(reset)
     registry = client(retries=0)
     try:
         with pytest.raises(RegistryError) as info:
@@ -829,37 +842,18 @@ def test_loopback_tls_registry_answering_plain_http_with_400_is_spoken_to_in_htt
     # certificate is not verified, as docker does) and remembers that.
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(pki.server_cert, pki.server_key)
-    listener = socket.create_server(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
     seen: list[str] = []
 
-    def serve() -> None:
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            with conn:
-                if conn.recv(1, socket.MSG_PEEK) != b"\x16":
-                    conn.recv(65536)
-                    seen.append("http")
-                    conn.sendall(
-                        b"HTTP/1.0 400 Bad Request\r\n\r\n"
-                        b"Client sent an HTTP request to an HTTPS server.\n"
-                    )
-                    continue
-                with context.wrap_socket(conn, server_side=True) as tls:
-                    tls.recv(65536)
-                    seen.append("https")
-                    tls.sendall(
-                        b"HTTP/1.0 200 OK\r\nContent-Type: " + OCI_INDEX.encode() + b"\r\n"
-                        b"Content-Length: "
-                        + str(len(INDEX_BODY)).encode()
-                        + b"\r\n\r\n"
-                        + INDEX_BODY
-                    )
+    def answer(conn: socket.socket) -> None:
+        with context.wrap_socket(conn, server_side=True) as tls:
+            tls.recv(65536)
+            seen.append("https")
+            tls.sendall(
+                b"HTTP/1.0 200 OK\r\nContent-Type: " + OCI_INDEX.encode() + b"\r\n"
+                b"Content-Length: " + str(len(INDEX_BODY)).encode() + b"\r\n\r\n" + INDEX_BODY
+            )
 
-    threading.Thread(target=serve, daemon=True).start()
+    listener, port = go_like_tls_port(answer, seen)
     registry = client(retries=0)
     try:
         ref = ImageRef.parse(f"127.0.0.1:{port}/team/app:v1")
