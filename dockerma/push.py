@@ -258,8 +258,10 @@ class Lookups:
 
     def settle(self) -> None:
         """Wait for every read, so that none logs after dockerma's last line."""
-        wait([*self.access, *self.published.values(), *self.lists.values()])
-        wait(list(self._configs.values()))
+        wait(self.access)
+        wait(self.published.values())
+        wait(self.lists.values())
+        wait(self._configs.values())
 
     def own_platform(self, p: Platform, config_digest: str) -> Platform | None:
         """The platform the image config `config_digest` records, when the registry's per-arch
