@@ -12,18 +12,11 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from dockerma import (
-    baseimages,
-    builders,
-    dockerfile,
-    engine,
-    images,
-    inject,
-    metadata,
-    scratch,
-    smoke,
-)
+# inject, metadata, scratch and push are imported where an option or Dockerfile needs them:
+# every module imported here is paid for before the first docker build starts.
+from dockerma import baseimages, builders, dockerfile, engine, images, smoke
 from dockerma.docker import Docker, display
 from dockerma.errors import DockerError, DockermaError, UsageError
 from dockerma.options import BuildArgs, parse_build
@@ -33,6 +26,9 @@ from dockerma.platforms import Platform, parse_list
 from dockerma.references import ImageRef
 from dockerma.registry import Registry
 from dockerma.results import ArchResult
+
+if TYPE_CHECKING:
+    from dockerma.push import Lookups
 
 AUTO_ARGS = (
     "TARGETPLATFORM",
@@ -171,10 +167,14 @@ def run(
     if args.target:
         _final_stage(df, args.target)
     if metadata_file:
+        from dockerma import metadata
+
         metadata.check(metadata_file)
     if push and not tags:
         raise UsageError("--push needs at least one -t NAME[:TAG] to push")
     if strategy == "inject":
+        from dockerma import inject
+
         inject.check(targets, cross_build_image)
 
     info, nodes = builders.connect(docker, builders.parse(builder_specs), targets)
@@ -258,20 +258,20 @@ def run(
             # in one docker call that is also the last look before pushing (see publish's recheck).
             deferred = push and not smokes
 
-            push_mod = None
-            if push:
-                from dockerma import push as push_mod
             # What the registry holds is read while the last builds run (from the moment the
             # first one is done: earlier, the reads would slow the builds' start): after a
-            # warm build, nothing is left to wait for but the push.
-            ahead: list[tuple[float, push_mod.Lookups]] = []
+            # warm build, nothing is left to wait for but the push. (The push module is
+            # imported then too, not before the builds.)
+            ahead: list[tuple[float, Lookups]] = []
             ahead_lock = threading.Lock()
 
             def work(plan: Plan) -> ArchResult:
                 result = _build_one(plan, out, smokes, smoke_timeout, check=not deferred)
-                if push_mod is not None and result.ok:
+                if push and result.ok:
                     with ahead_lock:
                         if not ahead:
+                            from dockerma import push as push_mod
+
                             lookups = push_mod.Lookups(registry, tags, targets)
                             ahead.append((time.monotonic(), lookups))
                 return result
@@ -287,9 +287,11 @@ def run(
                     )
             lookups = ahead[0][1] if ahead else None
             fresh = lookups is not None and time.monotonic() - ahead[0][0] <= 1
-            if push_mod is not None and lookups is not None and not fresh:
+            if lookups is not None and not fresh:
                 # The last build took a while longer: what the registry held may have changed.
                 # (Such builds made new images: the reads run beside the docker inspect.)
+                from dockerma import push as push_mod
+
                 lookups.settle()
                 lookups = push_mod.Lookups(registry, tags, targets)
             if deferred:
@@ -313,7 +315,9 @@ def run(
             if failed and lookups is not None:
                 lookups.settle()  # none of its reads may log after the error line
             lists: dict[str, str] = {}
-            if not failed and push_mod is not None:
+            if not failed and push:
+                from dockerma import push as push_mod
+
                 lists = push_mod.publish(
                     {p: n.docker for p, n in nodes.items()},
                     out,
@@ -326,6 +330,8 @@ def run(
                     lookups=lookups,
                 )
             if metadata_file:
+                from dockerma import metadata
+
                 metadata.write(metadata_file, results, lists)
             if failed:
                 names = ", ".join(f"{r.platform} ({r.error or r.result})" for r in failed)
@@ -418,6 +424,8 @@ def _plan(
         # --platform= on scratch is ignored) starts from an empty image of the target's.
         wide = []
         if cross_build_image is None:
+            from dockerma import scratch
+
             stand_in = scratch.tag(target)
         elif _final_stage(df, args.target).base.lower() == "scratch":
             raise DockermaError(
@@ -428,6 +436,8 @@ def _plan(
     if cross_build_image is None:
         render: Callable[..., str] = functools.partial(dockerfile.render, scratch=stand_in)
     else:
+        from dockerma import inject
+
         render = functools.partial(inject.render, cross_build_image=cross_build_image)
     rendered = render(
         df,
@@ -505,6 +515,8 @@ def _build_one(
     start = time.monotonic()
     try:
         if plan.scratch is not None:
+            from dockerma import scratch
+
             scratch.ensure(docker, plan.platform)
         docker.stream(
             *plan.argv, on_line=lambda line: out.line(label, line), platform=str(plan.platform)
