@@ -214,10 +214,14 @@ def push(ctx: click.Context, docker_args: Sequence[str], **kwargs: Any) -> None:
 
     `docker push` options (-q, --disable-content-trust, -a) are accepted and passed on.
     """
+    from dockerma.images import push_probes
     from dockerma.options import parse_push
 
-    parse_push(docker_args)  # a usage error never starts docker
-    _docker(ctx).prefetch(*docker.ENGINE_PROBE)  # runs while the imports below run
+    parsed = parse_push(docker_args)  # a usage error never starts docker
+    probes = push_probes(parsed.names[0])
+    if probes:  # (none for a NAME push refuses: that usage error starts no docker either)
+        for call in (docker.ENGINE_PROBE, *probes):
+            _docker(ctx).prefetch(*call)  # they run while the imports below run
     from dockerma import push as push_mod
 
     ctx.exit(push_mod.run(_docker(ctx), list(docker_args), **kwargs))

@@ -171,14 +171,18 @@ class Docker:
         timeout: float | None = None,
     ) -> Result:
         """Run docker, capture both streams; never raises for a non-zero exit."""
+        if input is None and timeout is None:
+            pending = self._take_prefetched(args)
+            if pending is not None:
+                return pending.result()
         return run_process(self.argv(args), env=self.environ(), input=input, timeout=timeout)
 
     def prefetch(self, *args: str) -> None:
-        """Start `docker args` now, for a later capture(*args) to take its result.
+        """Start `docker args` now, for a later capture(*args) or run(*args) to take its result.
 
-        For a call every run makes first (`docker info`): it then runs while Python imports
-        and parses, instead of after. Started once; a failure to start is left for the real
-        call to report; one never taken is stopped by drop_prefetched at exit.
+        For a call a run makes first (`docker info`, push's image listing): it then runs while
+        Python imports and parses, instead of after. Started once; a failure to start is left
+        for the real call to report; one never taken is stopped by drop_prefetched at exit.
         """
         argv = self.argv(args)
         key = (tuple(argv), self.env)
@@ -195,8 +199,7 @@ class Docker:
     def capture(self, *args: str, platform: str | None = None, input: str | None = None) -> str:
         """Run docker and return its stdout; a non-zero exit raises DockerError."""
         argv = self.argv(args)
-        with _children_lock:
-            pending = _prefetched.pop((tuple(argv), self.env), None) if input is None else None
+        pending = self._take_prefetched(args) if input is None else None
         if pending is not None:
             res = pending.result()
         else:
@@ -206,6 +209,10 @@ class Docker:
                 redact(argv), res.returncode, res.stderr or res.stdout, platform=platform
             )
         return res.stdout
+
+    def _take_prefetched(self, args: Sequence[str]) -> _Pending | None:
+        with _children_lock:
+            return _prefetched.pop((tuple(self.argv(args)), self.env), None)
 
     def stream(
         self,

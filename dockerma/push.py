@@ -15,7 +15,14 @@ from pathlib import Path
 from dockerma import builders, manifests, metadata, smoke
 from dockerma.docker import Docker
 from dockerma.errors import DockerError, DockermaError, UsageError
-from dockerma.images import inspect_platforms, mismatch, same_platform
+from dockerma.images import (
+    candidates,
+    described,
+    inspect_platforms,
+    listing,
+    mismatch,
+    same_platform,
+)
 from dockerma.options import parse_push
 from dockerma.output import Output
 from dockerma.parallel import run_each
@@ -73,13 +80,16 @@ def run(
     if metadata_file:
         metadata.check(metadata_file)
     mapping = builders.parse(builder_specs)
-    # The engines' answers and the local image list do not depend on each other: ask both at
-    # once (each docker call costs tens of milliseconds; push is otherwise a chain of them).
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    # The engines' answers, the local image list and the platforms of the per-arch tags do
+    # not depend on each other: ask all at once (each docker call costs tens of milliseconds;
+    # push is otherwise a chain of them). The cli started them already (images.push_probes).
+    with ThreadPoolExecutor(max_workers=3) as pool:
         connecting = pool.submit(builders.connect, docker, mapping, list(mapping))
         listing = pool.submit(find_all, docker, ref)
+        describing = pool.submit(described, docker, candidates(ref))
         info, nodes = connecting.result()
         local = listing.result()
+        known = describing.result()
     registry = Registry(
         config_dir=docker.options.config,
         insecure=insecure,
@@ -103,7 +113,10 @@ def run(
         try:
             for images in groups.values():
                 for group in _by_engine(images).values():
-                    check_platforms(group[0].docker, {i.platform: i for i in group})
+                    here = group[0].docker == docker  # what `known` describes: the local engine
+                    check_platforms(
+                        group[0].docker, {i.platform: i for i in group}, known if here else {}
+                    )
         except DockermaError:
             for pending in lookups.values():
                 pending.settle()
@@ -185,7 +198,7 @@ def _by_engine(images: Mapping[Platform, ArchResult]) -> dict[str, list[ArchResu
 
 
 def find_all(docker: Docker, ref: ImageRef) -> dict[str, dict[Platform, ArchResult]]:
-    raw = docker.capture("image", "ls", "--format", "{{json .}}", ref.name)
+    raw = docker.capture(*listing(ref.name))
     groups: dict[str, dict[Platform, ArchResult]] = {}
     for line in raw.splitlines():
         if not line.strip():
@@ -208,22 +221,50 @@ def find_all(docker: Docker, ref: ImageRef) -> dict[str, dict[Platform, ArchResu
     return {k: dict(sorted(v.items(), key=key)) for k, v in groups.items()}
 
 
-def check_platforms(docker: Docker, images: Mapping[Platform, ArchResult]) -> None:
-    """Refuse to publish an image whose own architecture/variant differs from its suffix."""
-    tags = [img.tags[0] for img in images.values()]
-    found = inspect_platforms(docker, tags)
-    if len(found) != len(tags):
+def check_platforms(
+    docker: Docker,
+    found: Mapping[Platform, ArchResult],
+    known: Mapping[str, Platform] | None = None,
+) -> None:
+    """Refuse to publish an image whose own architecture/variant differs from its suffix.
+
+    known: image id -> platform of images docker described already (images.described); the
+    others are inspected now.
+    """
+    todo = []
+    for img in found.values():
+        full = _full_id(img.image_id, known or {})
+        if full is None:
+            todo.append(img)
+        else:
+            _check_one(img, full, (known or {})[full])
+    if not todo:
+        return
+    tags = [img.tags[0] for img in todo]
+    described = inspect_platforms(docker, tags)
+    if len(described) != len(tags):
         raise DockermaError(
             f"docker image inspect did not describe {', '.join(tags)}; refusing to publish "
             "images whose platform cannot be checked; nothing was pushed"
         )
-    for img, (image_id, actual) in zip(images.values(), found):
-        img.image_id = image_id
-        img.actual = actual
-        if not same_platform(actual, img.platform):
-            raise DockermaError(
-                f"{mismatch(img.tags[0], actual, img.platform)}; nothing was pushed"
-            )
+    for img, (image_id, actual) in zip(todo, described):
+        _check_one(img, image_id, actual)
+
+
+def _full_id(listed: str, known: Mapping[str, Platform]) -> str | None:
+    """The full id in known of the image `docker image ls` listed as `listed` (12 hex digits,
+    or the full id); None if known does not have it."""
+    short = listed.removeprefix("sha256:")
+    if len(short) < 12:
+        return None
+    return next((k for k in known if k.removeprefix("sha256:").startswith(short)), None)
+
+
+def _check_one(img: ArchResult, image_id: str, actual: Platform) -> None:
+    img.image_id = image_id
+    img.actual = actual
+    if not same_platform(actual, img.platform):
+        raise DockermaError(f"{mismatch(img.tags[0], actual, img.platform)}; nothing was pushed")
 
 
 class Lookups:

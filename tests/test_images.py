@@ -1,0 +1,159 @@
+"""Local image checks: what `docker image inspect` says, and push's first docker calls."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from dockerma import docker
+from dockerma.docker import Docker
+from dockerma.errors import DockermaError
+from dockerma.images import candidates, described, inspect_platforms, listing, push_probes
+from dockerma.platforms import BY_SUFFIX, Platform
+from dockerma.push import check_platforms
+from dockerma.references import ImageRef
+from dockerma.results import ArchResult
+
+from .conftest import FakeDocker
+
+AMD64 = Platform.from_registry("linux", "amd64", "")
+ARM64 = Platform.from_registry("linux", "arm64", "")
+ARM = Platform.from_registry("linux", "arm", "v7")
+ID_AMD64 = "sha256:" + "a" * 64
+ID_ARM64 = "sha256:" + "b" * 64
+
+
+def doc(image_id: str, arch: str, variant: str = "") -> dict[str, str]:
+    d = {"Id": image_id, "Os": "linux", "Architecture": arch}
+    if variant:
+        d["Variant"] = variant
+    return d
+
+
+def inspect_rule(*docs: dict[str, str], exit: int = 0) -> dict[str, Any]:
+    return {"match": ["image", "inspect"], "stdout": json.dumps(list(docs)), "exit": exit}
+
+
+def test_candidates_name_every_known_suffix_of_the_tag() -> None:
+    args = candidates(ImageRef.parse("localhost:5000/team/app:v1"))
+    assert args[:2] == ("image", "inspect")
+    assert list(args[2:]) == [f"localhost:5000/team/app:v1-{s}" for s in BY_SUFFIX]
+    # no tag: docker's latest
+    assert candidates(ImageRef.parse("app"))[2] == f"app:latest-{next(iter(BY_SUFFIX))}"
+
+
+@pytest.mark.parametrize("name", ["app@sha256:" + "c" * 64, "Not A Name", "app:v1:extra", "-a"])
+def test_push_probes_none_for_a_name_push_refuses(name: str) -> None:
+    assert push_probes(name) == []
+
+
+def test_push_probes_list_then_describe() -> None:
+    ref = ImageRef.parse("localhost:5000/app:v2")
+    assert push_probes("localhost:5000/app:v2") == [listing(ref.name), candidates(ref)]
+
+
+def test_described_reads_what_a_partly_failing_inspect_prints(fake_docker: FakeDocker) -> None:
+    # docker prints the tags it has and exits 1 for the others
+    fake_docker.script([inspect_rule(doc(ID_AMD64, "amd64"), doc(ID_ARM64, "arm64"), exit=1)])
+    got = described(Docker(), candidates(ImageRef.parse("app:v1")))
+    assert got == {ID_AMD64: AMD64, ID_ARM64: ARM64}
+
+
+@pytest.mark.parametrize("stdout", ["", "not json", "{}", '[{"Id": "x"}, 3]'])
+def test_described_is_empty_when_docker_says_nothing_usable(
+    fake_docker: FakeDocker, stdout: str
+) -> None:
+    fake_docker.script([{"match": ["image", "inspect"], "stdout": stdout, "exit": 1}])
+    assert described(Docker(), ("image", "inspect", "app:v1-amd64")) == {}
+
+
+def test_inspect_platforms_unchanged(fake_docker: FakeDocker) -> None:
+    fake_docker.script([inspect_rule(doc(ID_AMD64, "arm", "v7"))])
+    assert inspect_platforms(Docker(), ["app:v1-arm"]) == [(ID_AMD64, ARM)]
+
+
+def image(p: Platform, listed_id: str) -> ArchResult:
+    return ArchResult(p, [f"app:v1-{p.suffix}"], image_id=listed_id, docker=Docker())
+
+
+def test_check_platforms_takes_what_docker_described_already(fake_docker: FakeDocker) -> None:
+    # `docker image ls` lists 12-hex-digit ids; what was described has the full ones
+    imgs = {AMD64: image(AMD64, "a" * 12), ARM64: image(ARM64, "b" * 12)}
+    check_platforms(Docker(), imgs, {ID_AMD64: AMD64, ID_ARM64: ARM64})
+    assert fake_docker.calls() == []  # no docker call at all
+    assert (imgs[AMD64].image_id, imgs[AMD64].actual) == (ID_AMD64, AMD64)
+    assert (imgs[ARM64].image_id, imgs[ARM64].actual) == (ID_ARM64, ARM64)
+
+
+def test_check_platforms_inspects_the_images_not_described(fake_docker: FakeDocker) -> None:
+    fake_docker.script([inspect_rule(doc(ID_ARM64, "arm64"))])
+    imgs = {AMD64: image(AMD64, "a" * 12), ARM64: image(ARM64, "b" * 12)}
+    check_platforms(Docker(), imgs, {ID_AMD64: AMD64})
+    assert fake_docker.calls() == [["image", "inspect", "app:v1-arm64"]]
+    assert imgs[ARM64].image_id == ID_ARM64
+
+
+def test_check_platforms_refuses_a_mislabelled_image_it_was_told_about(
+    fake_docker: FakeDocker,
+) -> None:
+    imgs = {AMD64: image(AMD64, "b" * 12)}
+    with pytest.raises(
+        DockermaError, match=r"app:v1-amd64 is a linux/arm64 image.*nothing was pushed"
+    ):
+        check_platforms(Docker(), imgs, {ID_ARM64: ARM64})
+    assert fake_docker.calls() == []
+
+
+def test_check_platforms_short_ids_never_match_loosely(fake_docker: FakeDocker) -> None:
+    # an id too short to tell images apart is asked about, not guessed
+    fake_docker.script([inspect_rule(doc(ID_AMD64, "amd64"))])
+    imgs = {AMD64: image(AMD64, "a")}
+    check_platforms(Docker(), imgs, {ID_ARM64: ARM64, "sha256:" + "a" * 64: ARM64})
+    assert fake_docker.calls() == [["image", "inspect", "app:v1-amd64"]]
+    assert imgs[AMD64].actual == AMD64
+
+
+def test_push_usage_errors_start_no_docker(
+    fake_docker: FakeDocker, run_dockerma: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[list[str]] = []
+    real = docker._start
+
+    def spy(argv: list[str], **kwargs: Any) -> Any:
+        started.append(list(argv))
+        return real(argv, **kwargs)
+
+    monkeypatch.setattr(docker, "_start", spy)
+    for name in ("app@sha256:" + "c" * 64, "Not A Name"):
+        res = run_dockerma("push", name)
+        assert res.code == 2, res.err
+        assert res.err.startswith("dockerma: error: ")
+    assert started == []
+
+
+def test_push_starts_its_docker_calls_before_importing_push(
+    fake_docker: FakeDocker, run_dockerma: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # ls finds nothing: push stops, having asked docker info, ls and the candidates at once
+    fake_docker.script([{"match": ["info"], "stdout": json.dumps({"Architecture": "x86_64"})}])
+    prefetched: list[tuple[str, ...]] = []
+    real = Docker.prefetch
+
+    def spy(self: Docker, *args: str) -> None:
+        prefetched.append(args)
+        real(self, *args)
+
+    monkeypatch.setattr(Docker, "prefetch", spy)
+    res = run_dockerma("push", "localhost:5000/app:v1")
+    assert res.code == 1
+    ref = ImageRef.parse("localhost:5000/app:v1")
+    assert prefetched == [docker.ENGINE_PROBE, listing(ref.name), candidates(ref)]
+    # each was taken by the call it stood for: docker ran once per call, no more
+    calls = fake_docker.calls()
+    assert sorted(c[:2] for c in calls) == [
+        ["image", "inspect"],
+        ["image", "ls"],
+        ["info", "--format"],
+    ]
