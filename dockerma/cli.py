@@ -218,7 +218,7 @@ def push(ctx: click.Context, docker_args: Sequence[str], **kwargs: Any) -> None:
     from dockerma.options import parse_push
 
     parsed = parse_push(docker_args)  # a usage error never starts docker
-    probes = push_probes(parsed.names[0])
+    probes = push_probes(parsed.names[0], all_tags=parsed.all_tags)
     if probes:  # (none for a NAME push refuses: that usage error starts no docker either)
         for call in (docker.ENGINE_PROBE, *probes):
             _docker(ctx).prefetch(*call)  # they run while the imports below run

@@ -41,6 +41,7 @@ _ARCH_ALIASES: dict[str, tuple[str, str]] = {
     "loong64": ("loong64", ""),
 }
 
+_OSES = ("linux", "windows", "freebsd", "darwin")  # the OS prefixes Platform.parse accepts
 _VARIANTS: dict[str, frozenset[str]] = {
     "arm": frozenset({"v5", "v6", "v7", "v8"}),
     "arm64": frozenset({"v8", "v8.0", "v8.1", "v8.2", "v9"}),
@@ -94,7 +95,7 @@ class Platform:
         raw = text.strip()
         parts = [p.strip().lower() for p in raw.split("/")]
         os_name = "linux"
-        if len(parts) >= 2 and parts[0] in ("linux", "windows", "freebsd", "darwin"):
+        if len(parts) >= 2 and parts[0] in _OSES:
             os_name, parts = parts[0], parts[1:]
         if not parts or len(parts) > 2 or not parts[0]:
             raise DockermaError(f"unknown architecture {raw!r}; use one of {KNOWN}")
@@ -201,6 +202,21 @@ _KNOWN_PLATFORMS = (
 BY_SUFFIX: dict[str, Platform] = {
     p.suffix: p for p in (Platform.parse(s) for s in _KNOWN_PLATFORMS)
 }
+
+
+def _all_suffixes() -> tuple[str, ...]:
+    found = dict.fromkeys(BY_SUFFIX)
+    for os_name in _OSES:
+        for arch in dict.fromkeys(a for a, _ in _ARCH_ALIASES.values()):
+            for variant in ("", *sorted(_VARIANTS.get(arch, ()))):
+                text = f"{os_name}/{arch}/{variant}" if variant else f"{os_name}/{arch}"
+                found.setdefault(Platform.parse(text).suffix)
+    return tuple(found)
+
+
+# The suffix of every platform Platform.parse accepts (the usual ones first): a finite set, so
+# push can ask docker for each NAME:TAG-SUFFIX by name instead of listing every image.
+ALL_SUFFIXES: tuple[str, ...] = _all_suffixes()
 
 
 def from_suffix(suffix: str) -> Platform | None:

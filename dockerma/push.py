@@ -15,14 +15,7 @@ from pathlib import Path
 from dockerma import builders, manifests, metadata, smoke
 from dockerma.docker import Docker
 from dockerma.errors import DockerError, DockermaError, UsageError
-from dockerma.images import (
-    candidates,
-    described,
-    inspect_platforms,
-    listing,
-    mismatch,
-    same_platform,
-)
+from dockerma.images import find_tagged, inspect_platforms, listing, mismatch, same_platform
 from dockerma.options import parse_push
 from dockerma.output import Output
 from dockerma.parallel import run_each
@@ -80,16 +73,14 @@ def run(
     if metadata_file:
         metadata.check(metadata_file)
     mapping = builders.parse(builder_specs)
-    # The engines' answers, the local image list and the platforms of the per-arch tags do
-    # not depend on each other: ask all at once (each docker call costs tens of milliseconds;
-    # push is otherwise a chain of them). The cli started them already (images.push_probes).
-    with ThreadPoolExecutor(max_workers=3) as pool:
+    # The engines' answers and the local per-arch images do not depend on each other: ask
+    # both at once (each docker call costs tens of milliseconds; push is otherwise a chain of
+    # them). The cli started these calls already (images.push_probes).
+    with ThreadPoolExecutor(max_workers=2) as pool:
         connecting = pool.submit(builders.connect, docker, mapping, list(mapping))
-        listing = pool.submit(find_all, docker, ref)
-        describing = pool.submit(described, docker, candidates(ref))
+        finding = pool.submit(_find_local, docker, ref, args.all_tags)
         info, nodes = connecting.result()
-        local = listing.result()
-        known = describing.result()
+        local, known = finding.result()
     registry = Registry(
         config_dir=docker.options.config,
         insecure=insecure,
@@ -190,6 +181,27 @@ def _find_everywhere(
     return {tag: imgs for tag, imgs in groups.items() if imgs}
 
 
+def _find_local(
+    docker: Docker, ref: ImageRef, all_tags: bool
+) -> tuple[dict[str, dict[Platform, ArchResult]], dict[str, Platform]]:
+    """The local per-arch images by tag, and the platforms docker described on the way (image
+    id -> platform): each NAME:TAG-SUFFIX asked for by name, or, for -a (any tag) or when
+    docker's answer does not match the names asked, the repository's image list."""
+    tagged = None if all_tags else find_tagged(docker, ref)
+    if tagged is None:
+        return find_all(docker, ref), {}
+    tag = ref.tag_or_latest
+    found = {
+        platform: ArchResult(
+            platform, [f"{ref.name}:{tag}-{suffix}"], image_id=image_id, docker=docker
+        )
+        for suffix, (image_id, _) in tagged.items()
+        if (platform := from_suffix(suffix)) is not None
+    }
+    known = {image_id: actual for image_id, actual in tagged.values() if actual.arch}
+    return ({tag: _in_order(found)} if found else {}), known
+
+
 def _by_engine(images: Mapping[Platform, ArchResult]) -> dict[str, list[ArchResult]]:
     out: dict[str, list[ArchResult]] = {}
     for img in images.values():
@@ -212,13 +224,18 @@ def find_all(docker: Docker, ref: ImageRef) -> dict[str, dict[Platform, ArchResu
         groups.setdefault(base, {})[platform] = ArchResult(
             platform, [f"{ref.name}:{tag}"], image_id=str(row.get("ID") or ""), docker=docker
         )
-    order = list(BY_SUFFIX.values())  # the usual ones first, in their usual order
+    return {k: _in_order(v) for k, v in groups.items()}
+
+
+def _in_order(found: Mapping[Platform, ArchResult]) -> dict[Platform, ArchResult]:
+    """The usual platforms first, in their usual order, then the others by name."""
+    order = list(BY_SUFFIX.values())
 
     def key(item: tuple[Platform, ArchResult]) -> tuple[int, str]:
         p = item[0]
         return (order.index(p) if p in order else len(order), str(p))
 
-    return {k: dict(sorted(v.items(), key=key)) for k, v in groups.items()}
+    return dict(sorted(found.items(), key=key))
 
 
 def check_platforms(
@@ -228,8 +245,8 @@ def check_platforms(
 ) -> None:
     """Refuse to publish an image whose own architecture/variant differs from its suffix.
 
-    known: image id -> platform of images docker described already (images.described); the
-    others are inspected now.
+    known: image id -> platform of images docker described already (images.find_tagged);
+    the others are inspected now.
     """
     todo = []
     for img in found.values():

@@ -59,6 +59,17 @@ class ImageRef:
         return f"{self.domain}/{self.path}" if self.domain else self.path
 
     @property
+    def familiar(self) -> str:
+        """The repository as docker shows it (`docker image ls`, RepoTags): Docker Hub's
+        `docker.io/` and `library/` left out."""
+        if self.registry != DEFAULT_DOMAIN:
+            return self.name
+        path = self.path
+        if path.startswith("library/") and path.count("/") == 1:
+            path = path.removeprefix("library/")
+        return path
+
+    @property
     def registry(self) -> str:
         """The registry host[:port] the reference lives in (docker.io when none is named)."""
         # docker treats Docker Hub's other names as docker.io (credentials, library/).

@@ -216,8 +216,14 @@ def test_global_options_reach_every_push_call(
         {"ID": "bbbbbbbbbbbb", "Repository": name, "Tag": "v1-arm64"},
     ]
     inspected = [
-        {"Id": sha("a"), "Os": "linux", "Architecture": "amd64"},
-        {"Id": sha("b"), "Os": "linux", "Architecture": "arm64", "Variant": "v8"},
+        {"Id": sha("a"), "Os": "linux", "Architecture": "amd64", "RepoTags": [f"{name}:v1-amd64"]},
+        {
+            "Id": sha("b"),
+            "Os": "linux",
+            "Architecture": "arm64",
+            "Variant": "v8",
+            "RepoTags": [f"{name}:v1-arm64"],
+        },
     ]
     fake_docker.script(
         [
