@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import urllib.error
 
 import pytest
 
+from dockerma import scratch
+from dockerma.platforms import Platform
 from tests.e2e.conftest import write
 
 pytestmark = pytest.mark.e2e
@@ -155,3 +158,34 @@ def test_build_push_same_as_build_then_push(engine, tmp_path, registry_get) -> N
         assert doc["architectures"][suffix]["digest"] == _tag_digest(
             registry_get, f"{name}:b-{suffix}", platform
         )
+
+
+def _load_empty(engine, platform: str, ref: str) -> None:
+    """An image of one file-less layer whose config says `platform`, tagged ref."""
+    p = Platform.parse(platform)
+    res = subprocess.run(
+        ["docker", "load"], input=scratch.image_tar(p), env=engine.env, capture_output=True
+    )
+    assert res.returncode == 0, res.stderr
+    engine.docker("tag", scratch.tag(p), ref)
+
+
+def test_push_finds_the_per_arch_tags_of_uncommon_platforms(engine, registry_get) -> None:
+    # push asks docker for NAME:TAG-SUFFIX by name: the usual suffixes and every other one
+    name = engine.name_for("uncommon")
+    wanted = {"amd64": "linux/amd64", "armv5": "linux/arm/v5", "arm64v9": "linux/arm64/v9"}
+    for suffix, platform in wanted.items():
+        _load_empty(engine, platform, f"{name}:v1-{suffix}")
+    res = engine.dockerma("push", f"{name}:v1")
+    assert res.returncode == 0, res.stderr + res.stdout
+    assert set(_platforms(registry_get(f"{name}:v1")[0])) == set(wanted.values())
+    # a mislabelled one among them is refused, and nothing of that tag is published
+    _load_empty(engine, "linux/amd64", f"{name}:v2-amd64")
+    _load_empty(engine, "linux/arm/v5", f"{name}:v2-arm64v9")
+    res = engine.dockerma("push", f"{name}:v2")
+    assert res.returncode == 1
+    assert f"{name}:v2-arm64v9 is a linux/arm/v5 image" in res.stderr
+    for ref in (f"{name}:v2", f"{name}:v2-amd64", f"{name}:v2-arm64v9"):
+        with pytest.raises(urllib.error.HTTPError) as err:
+            registry_get(ref)
+        assert err.value.code == 404
