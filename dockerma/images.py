@@ -13,20 +13,14 @@ from dockerma.references import ImageRef
 
 def inspect_platforms(docker: Docker, refs: Sequence[str]) -> list[tuple[str, Platform]]:
     """(image id, own platform) for each local image, in one `docker image inspect` call."""
-    return _described(docker.capture(*_inspect(refs))) or []
+    docs = _docs(docker.capture(*_inspect(refs))) or []
+    return [(image_id, platform) for image_id, platform, _ in docs]
 
 
 def _inspect(refs: Sequence[str]) -> tuple[str, ...]:
     # Plain JSON, not a --format template: the classic engine has no Variant key at all for
     # most images, and a template naming it fails.
     return ("image", "inspect", *refs)
-
-
-def _described(text: str) -> list[tuple[str, Platform]] | None:
-    """(image id, own platform) of each image in `docker image inspect` output; None when it
-    is not that (a docker we do not know)."""
-    docs = _docs(text)
-    return None if docs is None else [(image_id, platform) for image_id, platform, _ in docs]
 
 
 def _docs(text: str) -> list[tuple[str, Platform, frozenset[str]]] | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import platform as _stdlib_platform
-import re
 from dataclasses import dataclass
 
 from dockerma.errors import DockermaError
@@ -204,19 +203,23 @@ BY_SUFFIX: dict[str, Platform] = {
 }
 
 
-def _all_suffixes() -> tuple[str, ...]:
-    found = dict.fromkeys(BY_SUFFIX)
+def _every_platform() -> dict[str, Platform]:
+    """Every platform Platform.parse accepts, by tag suffix (the usual ones first)."""
+    found = dict(BY_SUFFIX)
     for os_name in _OSES:
         for arch in dict.fromkeys(a for a, _ in _ARCH_ALIASES.values()):
             for variant in ("", *sorted(_VARIANTS.get(arch, ()))):
-                text = f"{os_name}/{arch}/{variant}" if variant else f"{os_name}/{arch}"
-                found.setdefault(Platform.parse(text).suffix)
-    return tuple(found)
+                p = Platform.parse(
+                    f"{os_name}/{arch}/{variant}" if variant else f"{os_name}/{arch}"
+                )
+                found.setdefault(p.suffix, p)
+    return found
 
 
-# The suffix of every platform Platform.parse accepts (the usual ones first): a finite set, so
-# push can ask docker for each NAME:TAG-SUFFIX by name instead of listing every image.
-ALL_SUFFIXES: tuple[str, ...] = _all_suffixes()
+_BY_ANY_SUFFIX = _every_platform()
+# A finite set (4 OSes × the architectures × their variants), so push can ask docker for each
+# NAME:TAG-SUFFIX by name instead of listing every image.
+ALL_SUFFIXES: tuple[str, ...] = tuple(_BY_ANY_SUFFIX)
 
 
 def from_suffix(suffix: str) -> Platform | None:
@@ -225,14 +228,4 @@ def from_suffix(suffix: str) -> Platform | None:
     Every platform `parse` accepts has a suffix (arm64/v9 → arm64v9, loong64): push must
     find those images too, not publish a list without them.
     """
-    known = BY_SUFFIX.get(suffix)
-    if known is not None:
-        return known
-    os_name, _, arch = suffix.rpartition("-")
-    match = re.fullmatch(r"(arm64|arm)(v[0-9.]+)", arch)
-    text = f"{match.group(1)}/{match.group(2)}" if match else arch
-    try:
-        p = Platform.parse(f"{os_name}/{text}" if os_name else text)
-    except DockermaError:
-        return None
-    return p if p.suffix == suffix else None
+    return _BY_ANY_SUFFIX.get(suffix)
