@@ -139,13 +139,19 @@ def remove_session_images(docker: list[str], env: dict[str, str]) -> None:
     """Remove every image tag of this session from an engine: the tests leave their per-arch
     images behind for one another's checks; thousands of them slow an engine down."""
     listed = subprocess.run(
-        [*docker, "image", "ls", "--format", "{{.Repository}}:{{.Tag}}"],
+        [*docker, "image", "ls", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"],
         env=env,
         capture_output=True,
         text=True,
         check=False,
     )
-    tags = [t for t in listed.stdout.split() if "/e2e-" in t and f"-{SESSION}-" in t]
+    tags = []
+    for line in listed.stdout.splitlines():
+        ref, _, image_id = line.partition(" ")
+        if "/e2e-" in ref and f"-{SESSION}-" in ref:
+            # a tag moved away by a rebuild leaves the old image listed as REPO:<none>
+            # (its RepoDigests still name the repository): only its id removes it
+            tags.append(image_id if ref.endswith(":<none>") else ref)
     for i in range(0, len(tags), 100):
         subprocess.run(
             [*docker, "image", "rm", "--force", *tags[i : i + 100]],
