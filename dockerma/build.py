@@ -153,6 +153,12 @@ def run(
     except DockermaError as e:
         raise UsageError(f"--platform {platforms!r}: {e}") from None
     if not targets:
+        if df.late_archs:
+            raise DockermaError(
+                f"no architectures given: {dockerfile_path} {df.late_archs} comes after the "
+                "first instruction, where it is not read; move it above the first FROM/ARG "
+                "or pass --platform amd64,arm64"
+            )
         raise DockermaError(
             f"no architectures given: add `# dockerma archs:amd64,arm64:` to {dockerfile_path} "
             "or pass --platform amd64,arm64"

@@ -23,7 +23,7 @@ log = logging.getLogger("dockerma")
 
 _SUBCOMMAND_SETTINGS: dict[str, Any] = {
     "ignore_unknown_options": True,
-    "help_option_names": ["--help"],  # -h is docker's; keep it free
+    "help_option_names": ["-h", "--help"],  # as docker's own commands (neither has an -h option)
 }
 
 
@@ -227,6 +227,13 @@ def push(ctx: click.Context, docker_args: Sequence[str], **kwargs: Any) -> None:
     ctx.exit(push_mod.run(_docker(ctx), list(docker_args), **kwargs))
 
 
+# click ≥ 8.2 raises this for a group run without a command (older ones print the help and
+# exit 0 by themselves); its message is the whole help, which one error line would mangle.
+_NO_ARGS_IS_HELP: tuple[type[click.ClickException], ...] = tuple(
+    c for c in (getattr(click.exceptions, "NoArgsIsHelpError", None),) if c is not None
+)
+
+
 def _on_sigterm(signum: int, frame: FrameType | None) -> NoReturn:
     raise Terminated("terminated")
 
@@ -242,11 +249,15 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     except click.exceptions.Exit as e:
         code = e.exit_code
     except click.ClickException as e:
-        # One `dockerma: error:` line for click's own errors too (PRODUCT.md §5).
-        message = " ".join(e.format_message().split("\n"))
-        if isinstance(e, click.UsageError) and e.ctx is not None:
-            message += f" (see {e.ctx.command_path} --help)"
-        sys.stderr.write(f"dockerma: error: {message}\n")
+        if isinstance(e, _NO_ARGS_IS_HELP):
+            # `dockerma` alone: the help as docker prints its own, with click's usage code.
+            sys.stderr.write(e.format_message() + "\n")
+        else:
+            # One `dockerma: error:` line for click's own errors too (PRODUCT.md §5).
+            message = " ".join(e.format_message().split("\n"))
+            if isinstance(e, click.UsageError) and e.ctx is not None:
+                message += f" (see {e.ctx.command_path} --help)"
+            sys.stderr.write(f"dockerma: error: {message}\n")
         code = e.exit_code
     except (click.Abort, KeyboardInterrupt):
         docker.terminate_children(final=True)

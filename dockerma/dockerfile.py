@@ -67,6 +67,9 @@ class Dockerfile:
     global_args: dict[str, str | None]
     declared_args: frozenset[str]
     escape: str = "\\"
+    # an archs comment after the first instruction: an ordinary comment, as docker reads it,
+    # named when no architectures are given ("line 3: '# dockerma archs:arm'")
+    late_archs: str | None = None
     _global_decls: tuple[_GlobalArg, ...] = field(default=(), repr=False, compare=False)
     _aliases: Mapping[str, int] = field(default_factory=dict, repr=False, compare=False)
 
@@ -121,7 +124,7 @@ def parse(content: str) -> Dockerfile:
     escape, feed = _parser_directives(lines)
     instructions, comments = _scan(lines, feed, escape)
     first = instructions[0].startline if instructions else len(lines)
-    archs, archs_line, smoke = _dockerma_directives(lines, comments, first)
+    archs, archs_line, smoke, late_archs = _dockerma_directives(lines, comments, first)
 
     froms: list[tuple[_Instruction, tuple[str, ...], str, str | None]] = []
     decls: list[_GlobalArg] = []
@@ -158,6 +161,7 @@ def parse(content: str) -> Dockerfile:
         content=content,
         archs=archs,
         archs_line=archs_line,
+        late_archs=late_archs,
         smoke=smoke,
         stages=tuple(stages),
         global_args={decl.name: decl.default for decl in decls},
@@ -505,10 +509,12 @@ def _words(text: str, escape: str) -> list[str]:
 
 def _dockerma_directives(
     lines: list[str], comments: list[int], first_instruction: int
-) -> tuple[tuple[Platform, ...] | None, str | None, tuple[str, ...]]:
+) -> tuple[tuple[Platform, ...] | None, str | None, tuple[str, ...], str | None]:
+    """archs, its line as written, the smoke commands, the first archs comment found too late."""
     archs: tuple[Platform, ...] | None = None
     archs_line: str | None = None
     archs_number = -1
+    late: str | None = None
     smoke: list[str] = []
     for number in comments:
         written = lines[number].rstrip("\r\n")
@@ -534,10 +540,10 @@ def _dockerma_directives(
             smoke.append(value)
             continue
         if number > first_instruction:
-            raise DockermaError(
-                f"{where} comes after the first instruction (line {first_instruction + 1}); "
-                "move it above the first FROM/ARG"
-            )
+            # Only the comments before the first instruction are read (PRODUCT.md §1); a later
+            # one is an ordinary comment, so --platform or an earlier archs line still rules.
+            late = late or where
+            continue
         if archs is not None:
             raise DockermaError(
                 f"{where} is a second archs directive (the first is on line {archs_number + 1}); "
@@ -555,7 +561,7 @@ def _dockerma_directives(
                 "e.g. '# dockerma archs:arm,amd64,arm64:'"
             )
         archs, archs_line, archs_number = tuple(platforms), written, number
-    return archs, archs_line, tuple(smoke)
+    return archs, archs_line, tuple(smoke), late
 
 
 def _arg_pairs(args: str, escape: str) -> list[tuple[str, str | None]]:

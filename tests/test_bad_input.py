@@ -369,7 +369,7 @@ CASES = [
         "directive-after-from",
         (*BUILD, "{ctx}"),
         "FROM {base}\n# dockerma archs:amd64\n",
-        needles=("after the first instruction",),
+        needles=("no architectures given", "line 2", "after the first instruction", "--platform"),
     ),
     Case(
         "directive-smoke-empty",
@@ -703,4 +703,35 @@ def test_duplicate_architectures_are_built_once(
     finally:
         made = classic.docker("image", "ls", "--format", "{{.Tag}}", name).stdout.split()
         for tag in made:
+            classic.docker("image", "rm", f"{name}:{tag}", check=False)
+
+
+@pytest.mark.parametrize(
+    ("dockerfile", "cli", "expected"),
+    [
+        (
+            "# dockerma archs:amd64\nFROM {base}\n# dockerma archs:sparc\nLABEL late=1\n",
+            (),
+            "amd64",
+        ),
+        ("FROM {base}\n# dockerma archs:arm64\nLABEL late=1\n", ("--platform", "amd64"), "amd64"),
+    ],
+    ids=["earlier-comment-rules", "platform-overrides"],
+)
+def test_archs_comment_after_the_first_instruction_is_not_read(
+    classic: Engine, tmp_path: Path, dockerfile: str, cli: tuple[str, ...], expected: str
+) -> None:
+    # PRODUCT.md §1: the comment is read before the first instruction; a later one is an
+    # ordinary comment, neither an error nor a second list.
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(dockerfile.format(base=classic.base))
+    name = classic.name_for("late")
+    res = classic.dockerma("build", *cli, "-t", f"{name}:v1", str(ctx))
+    try:
+        assert res.returncode == 0, res.stderr + res.stdout
+        tags = classic.docker("image", "ls", "--format", "{{.Tag}}", name).stdout.split()
+        assert tags == [f"v1-{expected}"]
+    finally:
+        for tag in classic.docker("image", "ls", "--format", "{{.Tag}}", name).stdout.split():
             classic.docker("image", "rm", f"{name}:{tag}", check=False)

@@ -70,12 +70,24 @@ def test_help_lists_commands(run_dockerma: Any, flag: str) -> None:
         ("push", ["--insecure", "--jobs", "--smoke-test", "--metadata-file"]),
     ],
 )
-def test_subcommand_help(run_dockerma: Any, command: str, options: list[str]) -> None:
-    res = run_dockerma(command, "--help")
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_subcommand_help(
+    fake_docker: FakeDocker, run_dockerma: Any, command: str, options: list[str], flag: str
+) -> None:
+    res = run_dockerma(command, flag)
     assert res.code == 0, res.err
     assert res.out.startswith(f"Usage: dockerma {command}")
     missing = [o for o in options if o not in res.out]
     assert not missing
+    assert fake_docker.calls() == []
+
+
+def test_no_command_prints_the_help_as_help(run_dockerma: Any) -> None:
+    res = run_dockerma()
+    assert res.code in (0, 2)  # click < 8.2 exits 0 here, later ones 2 (a usage error)
+    text = res.out + res.err
+    assert text.startswith("Usage: dockerma [OPTIONS] COMMAND"), text
+    assert "\nCommands:\n" in text and "dockerma: error:" not in text
 
 
 @pytest.mark.parametrize(

@@ -141,18 +141,6 @@ def test_archs_directive(content: str, expected: list[str] | None, line: str | N
         ("# dockerma\nFROM a\n", ["'# dockerma'", "not a dockerma directive"]),
         ("# dockerma:archs:arm\nFROM a\n", ["'# dockerma:archs:arm'", "not a dockerma directive"]),
         ("FROM a\n# dockerma smok:true\n", ["line 2", "'# dockerma smok:true'"]),
-        (
-            "FROM a\n# dockerma archs:arm\n",
-            ["line 2", "'# dockerma archs:arm'", "after the first instruction", "first FROM/ARG"],
-        ),
-        (
-            "ARG BASE=a\n# dockerma archs:arm\nFROM $BASE\n",
-            ["'# dockerma archs:arm'", "line 1", "move it above the first FROM/ARG"],
-        ),
-        (
-            "FROM \\\n# dockerma archs:arm\n  alpine\n",
-            ["'# dockerma archs:arm'", "after the first instruction"],
-        ),
         ("FROM a\n# dockerma smoke:\n", ["line 2", "'# dockerma smoke:'", "names no command"]),
     ],
 )
@@ -163,6 +151,29 @@ def test_directive_errors_quote_the_line(content: str, fragments: list[str]) -> 
     assert "\n" not in message
     for fragment in fragments:
         assert fragment in message
+
+
+@pytest.mark.parametrize(
+    ("content", "expected", "late"),
+    [
+        ("FROM a\n# dockerma archs:arm\n", None, "line 2: '# dockerma archs:arm'"),
+        ("ARG BASE=a\n# dockerma archs:arm\nFROM $BASE\n", None, "line 2"),
+        ("FROM \\\n# dockerma archs:arm\n  alpine\n", None, "line 2"),
+        # a late line is not read at all: neither its contents nor as a second directive
+        ("# dockerma archs:arm64\nFROM a\n# dockerma archs:sparc\n", ["linux/arm64"], "line 3"),
+        ("FROM a\n# dockerma archs:arm\n# dockerma archs:amd64\n", None, "line 2"),
+    ],
+)
+def test_archs_comment_after_the_first_instruction_is_an_ordinary_comment(
+    content: str, expected: list[str] | None, late: str
+) -> None:
+    df = parse(content)
+    assert archs(df) == expected
+    assert df.late_archs is not None and df.late_archs.startswith(late)
+
+
+def test_no_late_archs_when_the_comment_is_in_place() -> None:
+    assert parse("# dockerma archs:arm\nFROM a\n# a comment\n").late_archs is None
 
 
 def test_smoke_directives_anywhere_in_order() -> None:
