@@ -367,6 +367,10 @@ def publish(
     lookups: the registry reads, if the caller started them earlier.
     """
     timeout = _push_timeout()
+    # The list's entries in one order whatever the command: `dockerma push` finds the images
+    # by suffix and cannot know the Dockerfile's order, and a list of the same images written
+    # in another order is another digest, a change in the registry where nothing changed.
+    images = _in_order(images)
     work = [(ref, p) for ref in refs for p in images]
     lookups = lookups or Lookups(registry, refs, list(images))
     if recheck:

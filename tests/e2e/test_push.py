@@ -132,8 +132,9 @@ def test_no_per_arch_images(engine) -> None:
 
 
 def test_build_push_same_as_build_then_push(engine, tmp_path, registry_get) -> None:
+    # (listed against the usual order: the list must not depend on which command wrote it)
     ctx = write(
-        tmp_path / "ctx", f"# dockerma archs:amd64,arm\nFROM {engine.base}\nRUN echo x > /v\n"
+        tmp_path / "ctx", f"# dockerma archs:arm,amd64\nFROM {engine.base}\nRUN echo x > /v\n"
     )
     name = engine.name_for("buildpush")
     meta = tmp_path / "meta.json"
@@ -158,6 +159,12 @@ def test_build_push_same_as_build_then_push(engine, tmp_path, registry_get) -> N
         assert doc["architectures"][suffix]["digest"] == _tag_digest(
             registry_get, f"{name}:b-{suffix}", platform
         )
+    # dockerma push of what build --push published finds it all there: the same list
+    before = registry_get(f"{name}:a")
+    again = engine.dockerma("push", f"{name}:a")
+    assert again.returncode == 0, again.stderr + again.stdout
+    assert again.stdout.count("already in the registry") == 2, again.stdout
+    assert registry_get(f"{name}:a") == before
 
 
 def _load_empty(engine, platform: str, ref: str) -> None:
