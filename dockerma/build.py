@@ -53,6 +53,39 @@ class Plan:
     scratch: str | None = None  # the empty base loaded before building (classic builder)
 
 
+def _show_plans(
+    out: Output, plans: Sequence[Plan], smokes: Sequence[str], pushed: Sequence[ImageRef]
+) -> None:
+    """--dry-run: each rendered Dockerfile and every docker command the run would make."""
+    for plan in plans:
+        docker = plan.node.docker
+        out.info(f"# {plan.platform}: {plan.dockerfile.name}")
+        out.info(plan.dockerfile.read_text().rstrip("\n"))
+        out.info(f"# {plan.platform}: commands")
+        if plan.scratch is not None:
+            out.info(f"# (when {plan.scratch} is missing: its empty image, made by dockerma)")
+            out.info(display(docker.argv(["load"])))
+        out.info(display(docker.argv(plan.argv)))
+        for cmd in smokes:  # run in the image just built, by id; shown by its first tag
+            image = plan.tags[0] if plan.tags else "IMAGE-ID"
+            args = smoke.docker_args(image, plan.platform, cmd, smoke.container_name())
+            out.info(display(docker.argv(args)))
+        out.info("")
+    if pushed:
+        out.info("# once every build (and smoke test) succeeded: push")
+        for plan in plans:
+            for ref in pushed:
+                tag = str(ref.suffixed(plan.platform.suffix))
+                out.info(display(plan.node.docker.argv(["push", tag])))
+        for ref in pushed:
+            target = ref.with_tag(ref.tag_or_latest)
+            out.info(
+                f"# then the manifest list {target} of these images is written to the "
+                "registry, and read back to check it"
+            )
+        out.info("")
+
+
 def _read_dockerfile(path: Path) -> str:
     if path.is_dir():
         raise DockermaError(f"Dockerfile {path} is a directory; pass the file with -f")
@@ -252,12 +285,7 @@ def run(
                 for p in targets
             ]
             if dry_run:
-                for plan in plans:
-                    out.info(f"# {plan.platform}: {plan.dockerfile.name}")
-                    out.info(plan.dockerfile.read_text().rstrip("\n"))
-                    out.info(f"# {plan.platform}: command")
-                    out.info(display(plan.node.docker.argv(plan.argv)))
-                    out.info("")
+                _show_plans(out, plans, smokes, tags if push else [])
                 return 0
 
             # build --push without smoke tests checks every image's platform after the last build,

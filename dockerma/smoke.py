@@ -45,6 +45,32 @@ def split(command: str) -> list[str]:
     return argv
 
 
+def docker_args(
+    image: str, platform: Platform, command: str, name: str, network: str = "none"
+) -> list[str]:
+    """The `docker run` arguments of one smoke test: the command as the container's process
+    (entrypoint replaced), removed afterwards, named so that a timeout can stop it."""
+    argv = split(command)
+    return [
+        "run",
+        "--rm",
+        "--name",
+        name,
+        "--platform",
+        platform.docker,
+        "--network",
+        network,
+        "--entrypoint",
+        argv[0],
+        image,
+        *argv[1:],
+    ]
+
+
+def container_name() -> str:
+    return f"dockerma-smoke-{uuid.uuid4().hex[:12]}"
+
+
 def run(
     docker: Docker,
     image: str,
@@ -55,10 +81,10 @@ def run(
     on_line: Callable[[str], None],
     network: str = "none",
 ) -> SmokeResult:
-    """Run the command as the container's process (entrypoint replaced), with a timeout."""
-    argv = split(command)
+    """Run the command in the image with a timeout."""
     # A named container, so a timeout can stop it: killing `docker run` leaves it running.
-    name = f"dockerma-smoke-{uuid.uuid4().hex[:12]}"
+    name = container_name()
+    args = docker_args(image, platform, command, name, network)
     timed_out = threading.Event()
 
     def stop() -> None:
@@ -70,18 +96,7 @@ def run(
     timer.start()
     try:
         code = docker.stream(
-            "run",
-            "--rm",
-            "--name",
-            name,
-            "--platform",
-            platform.docker,
-            "--network",
-            network,
-            "--entrypoint",
-            argv[0],
-            image,
-            *argv[1:],
+            *args,
             on_line=on_line,
             platform=str(platform),
             check=False,

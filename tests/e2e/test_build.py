@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import urllib.error
 
 import pytest
 
@@ -144,7 +145,7 @@ RUN echo third > /stage
         ]
 
 
-def test_metadata_file_and_dry_run(engine, tmp_path) -> None:
+def test_metadata_file_and_dry_run(engine, tmp_path, registry_get) -> None:
     ctx = write(tmp_path / "ctx", f"# dockerma archs:amd64,arm64\nFROM {engine.base}\nRUN true\n")
     name = engine.name_for("meta")
     dry = engine.dockerma("build", "--dry-run", "-t", name, str(ctx))
@@ -153,6 +154,21 @@ def test_metadata_file_and_dry_run(engine, tmp_path) -> None:
         "docker --", "docker"
     )
     assert engine.docker("image", "inspect", f"{name}:latest-amd64", check=False).returncode != 0
+    # with --push and a smoke test: every docker command shown, none run
+    dry = engine.dockerma(
+        "build", "--dry-run", "--push", "--smoke-test", "uname -m", "-t", name, str(ctx)
+    )
+    assert dry.returncode == 0, dry.stderr
+    lines = dry.stdout.splitlines()
+    for suffix in ("amd64", "arm64"):
+        smoke = f"--platform {PLATFORM[suffix]} --network none --entrypoint uname {name}:latest-{suffix} -m"
+        assert any(
+            line.startswith("docker run --rm --name ") and line.endswith(smoke) for line in lines
+        )
+        assert f"docker push {name}:latest-{suffix}" in lines
+    assert engine.docker("image", "inspect", f"{name}:latest-amd64", check=False).returncode != 0
+    with pytest.raises(urllib.error.HTTPError):
+        registry_get(f"{name}:latest")
     meta = tmp_path / "meta.json"
     res = engine.dockerma("build", "--metadata-file", str(meta), "-t", name, str(ctx))
     assert res.returncode == 0, res.stderr
