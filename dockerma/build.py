@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -86,7 +87,14 @@ def _show_plans(
         out.info("")
 
 
+# -f -: the Dockerfile comes on stdin, as with docker build (the context stays a directory)
+STDIN = Path("-")
+
+
 def _read_dockerfile(path: Path) -> str:
+    if path == STDIN:
+        data = sys.stdin.buffer.read()
+        return _decode(data, "on stdin (-f -)")
     if path.is_dir():
         raise DockermaError(f"Dockerfile {path} is a directory; pass the file with -f")
     if path.exists() and not path.is_file():
@@ -100,13 +108,17 @@ def _read_dockerfile(path: Path) -> str:
         raise DockermaError(
             f"cannot read Dockerfile {path}: {e.strerror}; check its permissions"
         ) from None
+    return _decode(data, str(path))
+
+
+def _decode(data: bytes, where: str) -> str:
     if b"\0" in data:
-        raise DockermaError(f"Dockerfile {path} is a binary file, not a Dockerfile; check -f")
+        raise DockermaError(f"Dockerfile {where} is a binary file, not a Dockerfile; check -f")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise DockermaError(
-            f"Dockerfile {path} is not UTF-8 (byte {e.start}); save it as UTF-8"
+            f"Dockerfile {where} is not UTF-8 (byte {e.start}); save it as UTF-8"
         ) from None
 
 
@@ -123,13 +135,9 @@ def _locate(args: BuildArgs) -> tuple[Path, Path]:
     if not context.is_dir():
         raise DockermaError(f"build context {ctx} is not a directory; pass the directory")
     if args.file is None:
-        dockerfile_path = context / "Dockerfile"
-    elif args.file == "-":
-        raise UsageError("-f - (Dockerfile on stdin) is not supported; write it to a file")
-    else:
-        # docker resolves -f against the working directory, not the context.
-        dockerfile_path = Path(args.file)
-    return context, dockerfile_path
+        return context, context / "Dockerfile"
+    # docker resolves -f against the working directory, not the context (- is stdin).
+    return context, Path(args.file)
 
 
 def _make_tmp() -> Path:
@@ -181,6 +189,7 @@ def run(
     out = Output(quiet=False)
     context, dockerfile_path = _locate(args)
     df = dockerfile.parse(_read_dockerfile(dockerfile_path))
+    named = "the Dockerfile on stdin" if dockerfile_path == STDIN else str(dockerfile_path)
     try:
         targets = parse_list(platforms) if platforms is not None else list(df.archs or ())
     except DockermaError as e:
@@ -188,12 +197,12 @@ def run(
     if not targets:
         if df.late_archs:
             raise DockermaError(
-                f"no architectures given: {dockerfile_path} {df.late_archs} comes after the "
+                f"no architectures given: {named} {df.late_archs} comes after the "
                 "first instruction, where it is not read; move it above the first FROM/ARG "
                 "or pass --platform amd64,arm64"
             )
         raise DockermaError(
-            f"no architectures given: add `# dockerma archs:amd64,arm64:` to {dockerfile_path} "
+            f"no architectures given: add `# dockerma archs:amd64,arm64:` to {named} "
             "or pass --platform amd64,arm64"
         )
     tags = [_parse_tag(t, targets) for t in args.tags]
@@ -484,7 +493,7 @@ def _plan(
     path.write_text(rendered, encoding="utf-8")
     # BuildKit reads <Dockerfile>.dockerignore beside the Dockerfile before the context's.
     ignore = Path(f"{dockerfile_path}.dockerignore")
-    if ignore.is_file():
+    if dockerfile_path != STDIN and ignore.is_file():
         shutil.copyfile(ignore, Path(f"{path}.dockerignore"))
     iidfile = tmp / f"iid.{target.suffix}"
     auto = {**target.buildargs("TARGET"), **build_platform.buildargs("BUILD")}

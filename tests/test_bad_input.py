@@ -224,7 +224,7 @@ CASES = [
     Case(
         "iidfile", (*BUILD, "--iidfile", "{files}/iid", "{ctx}"), code=USAGE, needles=("--iidfile",)
     ),
-    Case("dockerfile-on-stdin", (*BUILD, "-f", "-", "{ctx}"), code=USAGE, needles=("stdin",)),
+    Case("dockerfile-on-stdin-empty", (*BUILD, "-f", "-", "{ctx}"), needles=("empty",)),
     Case("url-context", (*BUILD, "https://example.invalid/repo.git"), code=USAGE, needles=("URL",)),
     Case(
         "metadata-file-in-missing-dir",

@@ -95,6 +95,7 @@ class Engine:
         cwd: Path | str | None = None,
         env: dict[str, str] | None = None,
         timeout: float = 600,
+        input: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "dockerma", *args],
@@ -103,6 +104,7 @@ class Engine:
             capture_output=True,
             text=True,
             timeout=timeout,
+            **({"input": input} if input is not None else {"stdin": subprocess.DEVNULL}),
         )
 
     def name_for(self, what: str) -> str:

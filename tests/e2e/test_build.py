@@ -180,6 +180,22 @@ def test_metadata_file_and_dry_run(engine, tmp_path, registry_get) -> None:
         assert entry["image_id"] == engine.inspect(f"{name}:latest-{suffix}")["Id"]
 
 
+def test_dockerfile_on_stdin(engine, tmp_path) -> None:
+    # docker build -f - CONTEXT: the Dockerfile from stdin, the files from the directory
+    ctx = write(tmp_path / "ctx", "FROM scratch\n")  # a Dockerfile that must not be used
+    (ctx / "greeting").write_text("hello\n")
+    before = snapshot(ctx)
+    name = engine.name_for("stdin")
+    dockerfile = f"# dockerma archs:amd64,arm64\nFROM {engine.base}\nCOPY greeting /greeting\n"
+    res = engine.dockerma("build", "-f", "-", "-t", name, str(ctx), input=dockerfile)
+    assert res.returncode == 0, res.stderr + res.stdout
+    for suffix in ("amd64", "arm64"):
+        ref = f"{name}:latest-{suffix}"
+        assert engine.inspect(ref)["Architecture"] == suffix
+        assert engine.run(PLATFORM[suffix], ref, "cat", "/greeting") == "hello"
+    assert snapshot(ctx) == before
+
+
 def test_legacy_builder_on_containerd_store_refused(bed, tmp_path) -> None:
     from tests.e2e.conftest import _engine
 
