@@ -93,7 +93,7 @@ STDIN = Path("-")
 
 def _read_dockerfile(path: Path) -> str:
     if path == STDIN:
-        data = sys.stdin.buffer.read()
+        data = sys.stdin.buffer.read() if sys.stdin is not None else b""  # None: fd 0 closed
         return _decode(data, "on stdin (-f -)")
     if path.is_dir():
         raise DockermaError(f"Dockerfile {path} is a directory; pass the file with -f")
