@@ -476,11 +476,15 @@ class Registry:
                 if not isinstance(err, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
                     raise self._tls_error(registry, err) from None
                 if attempt >= self._retries:
-                    raise self._unreachable(registry, method, shown, err) from None
+                    raise self._unreachable(registry, method, shown, err, attempt + 1) from None
                 problem = f"dropped the connection ({_describe(err)})"
             except (OSError, http.client.HTTPException) as err:
-                if attempt >= self._retries:
-                    raise self._unreachable(registry, method, shown, err) from None
+                # Nothing listening, or no such host: waiting does not mend an address, and
+                # docker itself gives up at once there. Drops and timeouts are retried.
+                if attempt >= self._retries or isinstance(
+                    err, (ConnectionRefusedError, socket.gaierror)
+                ):
+                    raise self._unreachable(registry, method, shown, err, attempt + 1) from None
                 problem = f"did not answer ({_describe(err)})"
             else:
                 if resp.status not in _RETRY_STATUSES or attempt >= self._retries:
@@ -773,12 +777,15 @@ class Registry:
             "and the client certificate in certs.d",
         )
 
-    def _unreachable(self, registry: str, method: str, path: str, err: Exception) -> RegistryError:
+    def _unreachable(
+        self, registry: str, method: str, path: str, err: Exception, tries: int
+    ) -> RegistryError:
         if isinstance(err, (TimeoutError, socket.timeout)):
             hint = f"no answer within {self._timeout:g} s; is the registry up? check its address"
+        elif isinstance(err, socket.gaierror):
+            hint = "no such host; check the registry's name"
         else:
             hint = "is the registry running? check its address"
-        tries = self._retries + 1
         return self._error(
             RegistryError,
             f"cannot reach registry {registry} for {method} {path} ({_describe(err)}, "

@@ -570,11 +570,26 @@ def test_unreachable_registry(tmp_path: Path) -> None:
         port = sock.getsockname()[1]  # nothing listens there once closed
     reports: list[str] = []
     with pytest.raises(RegistryError) as info:
-        client(retries=1, on_retry=reports.append).get_manifest(
+        client(retries=3, on_retry=reports.append).get_manifest(
             ImageRef.parse(f"127.0.0.1:{port}/team/app:v1")
         )
     assert "is the registry running? check its address" in str(info.value)
-    assert len(reports) == 1
+    assert "1 try" in str(info.value)
+    assert reports == []  # nothing listening: no retry, as docker
+
+
+def test_unknown_registry_host_is_not_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_such_host(*args: object, **kwargs: object) -> None:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "create_connection", no_such_host)
+    reports: list[str] = []
+    with pytest.raises(RegistryError) as info:
+        client(retries=3, on_retry=reports.append).get_manifest(
+            ImageRef.parse("registry.invalid/team/app:v1")
+        )
+    assert "registry.invalid" in str(info.value) and "no such host" in str(info.value)
+    assert reports == []
 
 
 def test_timeout_is_retried_then_reported() -> None:
