@@ -9,6 +9,7 @@ import base64
 import binascii
 import json
 import os
+import shlex
 from collections.abc import Mapping
 from typing import Any
 
@@ -32,6 +33,13 @@ def config_path(config_dir: str | None) -> str:
     """config.json in `--config DIR`, else $DOCKER_CONFIG, else ~/.docker, as docker reads it."""
     base = config_dir or os.environ.get("DOCKER_CONFIG") or os.path.expanduser("~/.docker")
     return os.path.join(base, "config.json")
+
+
+def login_command(registry: str, config_dir: str | None) -> str:
+    """The `docker login` that stores credentials where this run reads them (`--config DIR`
+    when the user gave one: a plain `docker login` would write to another file)."""
+    config = ["--config", config_dir] if config_dir else []
+    return shlex.join(["docker", *config, "login", registry])
 
 
 def server_address(registry: str) -> str:
@@ -59,7 +67,7 @@ def lookup(registry: str, *, config_dir: str | None) -> tuple[str, str] | None:
     entry = _entry(config.get("auths"), registry)
     if not isinstance(entry, Mapping):
         return None
-    return _from_auths(entry, registry, path)
+    return _from_auths(entry, registry, path, login_command(registry, config_dir))
 
 
 def _load(path: str) -> dict[str, Any] | None:
@@ -101,7 +109,9 @@ def _entry(section: object, registry: str) -> Any:
     return None
 
 
-def _from_auths(entry: Mapping[str, Any], registry: str, path: str) -> tuple[str, str] | None:
+def _from_auths(
+    entry: Mapping[str, Any], registry: str, path: str, login: str
+) -> tuple[str, str] | None:
     token = entry.get("identitytoken")
     if token:
         return TOKEN_USER, str(token)
@@ -115,7 +125,7 @@ def _from_auths(entry: Mapping[str, Any], registry: str, path: str) -> tuple[str
         if not sep or not user:
             raise CredentialsError(
                 f"the `auth` entry for {registry} in {path} is not base64 of user:password; "
-                f"run `docker login {registry}` again"
+                f"run `{login}` again"
             )
         return user, secret
     username, password = entry.get("username"), entry.get("password")

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
-from dockerma import builders, manifests, metadata, smoke
+from dockerma import builders, credentials, manifests, metadata, smoke
 from dockerma.docker import Docker
 from dockerma.errors import DockerError, DockermaError, UsageError
 from dockerma.images import find_tagged, inspect_platforms, listing, mismatch, same_platform
@@ -542,7 +542,7 @@ def _push_tag(
                 registry = ImageRef.parse(tag).registry
                 raise DockermaError(
                     f"{registry} refused the push of {tag} (not logged in or no access); run "
-                    f"`docker login {registry}`"
+                    f"`{credentials.login_command(registry, docker.options.config)}`"
                 ) from None
             if attempt == RETRIES or not any(t in text for t in _TRANSIENT):
                 raise

@@ -383,7 +383,7 @@ class Registry:
             raise self._error(
                 AuthError,
                 f"registry {registry} rejected the credentials docker has for it (its token "
-                f"service answered {resp.status}); run `docker login {registry}`",
+                f"service answered {resp.status}); run `{self._login_cmd(registry)}`",
             )
         self._expect(registry, "GET", _strip_query(realm), resp, 200)
         try:
@@ -435,8 +435,11 @@ class Registry:
         return self._error(
             AuthError,
             f"registry {registry} needs a login to {verb} {repo} and docker has no "
-            f"credentials for it; run `docker login {registry}`",
+            f"credentials for it; run `{self._login_cmd(registry)}`",
         )
+
+    def _login_cmd(self, registry: str) -> str:
+        return credentials.login_command(registry, self._config_dir)
 
     def _denied(self, registry: str, repository: str, actions: str, resp: _Response) -> AuthError:
         verb = "push" if "push" in actions else "pull"
@@ -447,12 +450,12 @@ class Registry:
             return self._error(
                 AuthError,
                 f"registry {registry} rejected the credentials docker has for it (401 "
-                f"{_registry_error(resp)}); run `docker login {registry}`",
+                f"{_registry_error(resp)}); run `{self._login_cmd(registry)}`",
             )
         return self._error(
             AuthError,
             f"registry {registry} denied {verb} access to {repository} ({resp.status} "
-            f"{_registry_error(resp)}); run `docker login {registry}` as a user allowed to "
+            f"{_registry_error(resp)}); run `{self._login_cmd(registry)}` as a user allowed to "
             f"{verb} there",
         )
 

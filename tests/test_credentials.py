@@ -128,8 +128,21 @@ def test_broken_auth_entry_is_an_error_without_the_value(tmp_path: Path) -> None
     folder = write_config(tmp_path, {"auths": {"reg:5000": {"auth": PASSWORD}}})
     with pytest.raises(DockermaError) as info:
         credentials.lookup("reg:5000", config_dir=folder)
-    assert "docker login reg:5000" in str(info.value)
+    assert f"docker --config {folder} login reg:5000" in str(info.value)
     assert PASSWORD not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("config_dir", "expected"),
+    [
+        (None, "docker login reg:5000"),
+        ("/etc/my docker", "docker --config '/etc/my docker' login reg:5000"),
+    ],
+)
+def test_login_command_names_the_config_the_run_reads(
+    config_dir: str | None, expected: str
+) -> None:
+    assert credentials.login_command("reg:5000", config_dir) == expected
 
 
 def test_unreadable_config_names_the_file(tmp_path: Path) -> None:

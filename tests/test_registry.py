@@ -376,7 +376,8 @@ def test_check_push_access_without_login_fails(fake: FakeRegistry, tmp_path: Pat
     fake.state.auth, fake.state.anonymous_pull = "bearer", True
     with pytest.raises(AuthError) as info:
         client(docker_config(tmp_path, {})).check_push_access(fake.ref("dockerma-scratch/a:1"))
-    assert f"docker login {fake.address}" in str(info.value)
+    # the login that writes where this run reads: the same --config
+    assert f"docker --config {tmp_path} login {fake.address}" in str(info.value)
     assert not any(r.method == "PUT" for r in fake.state.requests)
 
 
@@ -454,7 +455,7 @@ def test_no_credentials_asks_for_docker_login(
     fake.state.auth = auth
     with pytest.raises(AuthError) as info:
         client(docker_config(tmp_path, {})).get_manifest(fake.ref("team/app:v1"))
-    assert f"run `docker login {fake.address}`" in str(info.value)
+    assert f"run `docker --config {tmp_path} login {fake.address}`" in str(info.value)
 
 
 @pytest.mark.parametrize("auth", ["basic", "bearer"])
@@ -471,7 +472,7 @@ def test_wrong_password_is_an_auth_error_without_secrets(
         with pytest.raises(AuthError) as info:
             call()
         message = str(info.value)
-        assert f"docker login {fake.address}" in message
+        assert f"docker --config {tmp_path} login {fake.address}" in message
         assert wrong not in message
         assert base64.b64encode(f"{USER}:{wrong}".encode()).decode() not in message
         assert "\n" not in message

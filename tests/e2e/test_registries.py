@@ -265,6 +265,16 @@ def test_push_without_login_pushes_nothing(engine, tmp_path, tls) -> None:
     _assert_no_secrets([res], [meta], tls.secrets)
 
 
+def test_push_without_login_names_the_login_for_the_config_given(engine, tmp_path, tls) -> None:
+    # --config DIR: the fix must log in there (a plain `docker login` writes elsewhere)
+    config = _config_dir(engine, tmp_path / "config")
+    ctx = write(tmp_path / "ctx", _dockerfile(engine.base))
+    name = _name(tls, engine, "nologincfg")
+    res = engine.dockerma("--config", str(config), "build", "--push", "-t", f"{name}:v1", str(ctx))
+    _assert_clean_error(res, tls.host, f"docker --config {config} login {tls.host}")
+    _assert_nothing_pushed(tls, name)
+
+
 def test_tls_base_without_login_fails_before_build(engine, tmp_path, tls) -> None:
     config = _config_dir(engine, tmp_path / "config")
     ctx = write(tmp_path / "ctx", _dockerfile(tls.base))
