@@ -234,4 +234,11 @@ def parse_push(args: Sequence[str]) -> PushArgs:
         raise UsageError(
             f"expected one image name, got {len(names)}; usage: dockerma push NAME[:TAG]"
         )
+    last = names[0].rsplit("/", 1)[-1]
+    if all_tags and ":" in last and "@" not in last:
+        # docker's rule too: -a pushes every tag of a repository
+        raise UsageError(
+            f"{names[0]}: a tag can't be used with --all-tags/-a; push the repository: "
+            f"dockerma push -a {names[0].rsplit(':', 1)[0]}"
+        )
     return PushArgs(tuple(names), tuple(passthrough), all_tags, quiet)

@@ -103,6 +103,7 @@ def test_no_command_prints_the_help_as_help(run_dockerma: Any) -> None:
         ["build", "--iidfile", "f", "."],
         ["push"],
         ["push", "a", "b"],
+        ["push", "-a", "reg:5000/app:v1"],
     ],
 )
 def test_usage_errors_exit_2(fake_docker: FakeDocker, run_dockerma: Any, args: list[str]) -> None:

@@ -134,6 +134,7 @@ def test_parse_build_errors(args: list[str], message: str) -> None:
         (["app:v1", "--quiet"], "app:v1", ("--quiet",), False, True),
         (["-a", "app"], "app", (), True, False),
         (["--all-tags", "app"], "app", (), True, False),
+        (["-a", "localhost:5000/team/app"], "localhost:5000/team/app", (), True, False),
         (
             ["--disable-content-trust", "localhost:5000/team/app:1"],
             "localhost:5000/team/app:1",
@@ -167,6 +168,7 @@ def test_parse_push(
         (["a", "b"], "expected one image name, got 2"),
         (["-H", "x", "app"], "-H is a global docker option"),
         (["--tlsverify", "app"], "--tlsverify is a global docker option"),
+        (["-a", "localhost:5000/app:v1"], "dockerma push -a localhost:5000/app"),
     ],
 )
 def test_parse_push_errors(args: list[str], message: str) -> None:
