@@ -226,7 +226,7 @@ def run(
         inject.check(targets, cross_build_image)
 
     info, nodes = builders.connect(docker, builders.parse(builder_specs), targets)
-    for warning in builders.mismatches(nodes):
+    for warning in [*builders.unused(builder_specs, targets), *builders.mismatches(nodes)]:
         out.warn(warning)
     for p, node in nodes.items():
         _check_builder(node.info, [p], args)

@@ -86,6 +86,18 @@ def connect(
     return infos[LOCAL], nodes
 
 
+def unused(specs: Sequence[str], targets: Sequence[Platform]) -> list[str]:
+    """Warnings for --builder options naming an architecture this run does not build (a
+    typo, or a list that changed); the DOCKERMA_BUILDERS default may name more, silently."""
+    out = []
+    for spec in specs:
+        platform = Platform.parse(spec.partition("=")[0])
+        if not any(t.matches(platform) for t in targets):
+            building = ", ".join(str(t) for t in targets)
+            out.append(f"--builder {spec}: {platform} is not built in this run ({building})")
+    return out
+
+
 def mismatches(nodes: Mapping[Platform, Node]) -> list[str]:
     """Warnings for builders that will emulate the architecture they were given."""
     out = []

@@ -31,10 +31,15 @@ def test_build_push_with_a_builder(classic, second, tmp_path, registry_get) -> N
         f'# dockerma archs:amd64,arm64\nFROM {classic.base}\nRUN uname -m > /m\nCMD ["cat", "/m"]\n',
     )
     name = classic.name_for("builders")
+    unused = f"s390x={second}"  # an architecture this run does not build: a warning
     res = classic.dockerma(
-        "build", "--push", "--builder", f"arm64={second}", "-t", f"{name}:v1", str(ctx)
-    )
+        "build", "--push", "--builder", f"arm64={second}", "--builder", unused,
+        "-t", f"{name}:v1", str(ctx),
+    )  # fmt: skip
     assert res.returncode == 0, res.stderr + res.stdout
+    # (the second engine is amd64: the arm64 one is also warned about, as emulated there)
+    warnings = [line for line in res.stderr.splitlines() if "warning: --builder" in line]
+    assert len(warnings) == 1 and f"--builder {unused}: linux/s390x" in warnings[0], res.stderr
     # each image lives only where it was built
     assert _on(classic, second, "image", "inspect", f"{name}:v1-arm64").returncode == 0
     assert _on(classic, second, "image", "inspect", f"{name}:v1-amd64").returncode != 0
