@@ -430,6 +430,13 @@ def publish(
             items.append((entry, Platform(p.os, p.arch, variant)))
         body, kind = manifests.make_list(items)
         target = ref.with_tag(ref.tag_or_latest)
+        dropped = _dropped(lookups.lists[ref].result(), [p for _, p in items])
+        if dropped:
+            out.warn(
+                f"{target}: the registry's list also had {', '.join(map(str, dropped))}, with "
+                "no image in this push; the new list leaves "
+                f"{'it' if len(dropped) == 1 else 'them'} out"
+            )
         # When nothing was pushed and the registry already holds this very list (unchanged
         # images pushed again), the read made before is the read-back: nothing is written.
         pushed = any((ref, p) not in there for p in images)
@@ -444,6 +451,24 @@ def publish(
         lists[str(target)] = digest
         out.result(f"{target}: manifest list {digest} ({', '.join(str(p) for _, p in items)})")
     return lists
+
+
+def _dropped(previous: Manifest | None, platforms: Sequence[Platform]) -> list[Platform]:
+    """The platforms of the list the registry held that the new list lacks: replacing it is
+    what push does, but a user who built fewer architectures this time should hear of it."""
+    if previous is None:
+        return []
+    try:
+        doc = previous.json
+    except DockermaError:
+        return []
+    if not manifests.is_index(doc, previous.media_type):
+        return []
+    return [
+        e.platform
+        for e in manifests.entries(doc)
+        if not any(e.platform.matches(p) for p in platforms)
+    ]
 
 
 def _current(registry: Registry, ref: ImageRef) -> Manifest | None:

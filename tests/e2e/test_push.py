@@ -196,3 +196,19 @@ def test_push_finds_the_per_arch_tags_of_uncommon_platforms(engine, registry_get
         with pytest.raises(urllib.error.HTTPError) as err:
             registry_get(ref)
         assert err.value.code == 404
+
+
+def test_push_of_fewer_architectures_warns_of_the_ones_dropped(engine, tmp_path, registry_get):
+    ctx = write(tmp_path / "ctx", f"# dockerma archs:amd64,arm64\nFROM {engine.base}\nLABEL a=1\n")
+    name = engine.name_for("fewer")
+    _build(engine, ctx, f"{name}:v1")
+    res = engine.dockerma("push", f"{name}:v1")
+    assert res.returncode == 0, res.stderr + res.stdout
+    assert "warning" not in res.stderr
+    engine.docker("image", "rm", f"{name}:v1-arm64")
+    res = engine.dockerma("push", f"{name}:v1")
+    assert res.returncode == 0, res.stderr + res.stdout
+    warnings = [line for line in res.stderr.splitlines() if line.startswith("dockerma: warning:")]
+    assert len(warnings) == 1, res.stderr
+    assert f"{name}:v1: the registry's list also had linux/arm64" in warnings[0]
+    assert set(_platforms(registry_get(f"{name}:v1")[0])) == {"linux/amd64"}
