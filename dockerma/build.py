@@ -62,15 +62,21 @@ def _show_plans(
         docker = plan.node.docker
         out.info(f"# {plan.platform}: {plan.dockerfile.name}")
         out.info(plan.dockerfile.read_text().rstrip("\n"))
-        out.info(f"# {plan.platform}: commands")
-        if plan.scratch is not None:
-            out.info(f"# (when {plan.scratch} is missing: its empty image, made by dockerma)")
-            out.info(display(docker.argv(["load"])))
+        # (the build command right after this header: scripts read it there)
+        out.info(f"# {plan.platform}: command")
         out.info(display(docker.argv(plan.argv)))
-        for cmd in smokes:  # run in the image just built, by id; shown by its first tag
+        if plan.scratch is not None:
+            out.info(
+                f"# {plan.platform}: before the build, when {plan.scratch} is missing "
+                "(the empty base for FROM scratch, made by dockerma)"
+            )
+            out.info(display(docker.argv(["load"])))
+        if smokes:  # run in the image just built, by id; shown by its first tag
+            out.info(f"# {plan.platform}: smoke tests, after the build")
             image = plan.tags[0] if plan.tags else "IMAGE-ID"
-            args = smoke.docker_args(image, plan.platform, cmd, smoke.container_name())
-            out.info(display(docker.argv(args)))
+            for cmd in smokes:
+                args = smoke.docker_args(image, plan.platform, cmd, smoke.container_name())
+                out.info(display(docker.argv(args)))
         out.info("")
     if pushed:
         out.info("# once every build (and smoke test) succeeded: push")

@@ -161,6 +161,9 @@ def test_metadata_file_and_dry_run(engine, tmp_path, registry_get) -> None:
     assert dry.returncode == 0, dry.stderr
     lines = dry.stdout.splitlines()
     for suffix in ("amd64", "arm64"):
+        # the build command follows its header directly, as before (scripts read it there)
+        header = lines.index(f"# {PLATFORM[suffix]}: command")
+        assert lines[header + 1].split()[:2] == ["docker", "build"], dry.stdout
         smoke = f"--platform {PLATFORM[suffix]} --network none --entrypoint uname {name}:latest-{suffix} -m"
         assert any(
             line.startswith("docker run --rm --name ") and line.endswith(smoke) for line in lines
