@@ -188,7 +188,7 @@ def _assert_no_secrets(
             shown = shown.replace(secret, f"<{what}>")
         texts[f"stdout of `dockerma {shown}`"] = r.stdout
         texts[f"stderr of `dockerma {shown}`"] = r.stderr
-    texts.update({f"metadata file {f.name}": f.read_text() for f in files if f.exists()})
+    texts.update({f"file {f}": f.read_text() for f in files if f.exists()})
     leaks = [
         f"{what} in {where}: {line.strip().replace(secret, f'<{what}>')[:160]!r}"
         for where, text in texts.items()
@@ -343,8 +343,12 @@ def test_secrets_never_printed(engine, tmp_path, tls) -> None:
     metas = [tmp_path / f"meta{i}.json" for i in range(8)]
     runs: list[subprocess.CompletedProcess[str]] = []
 
+    # --debug keeps the rendered Dockerfiles: here, not in /tmp, and checked for secrets too
+    kept = tmp_path / "tmp"
+    kept.mkdir()
+
     def dockerma(*args: str, env: dict[str, str], ok: bool) -> None:
-        res = engine.dockerma(*args, env=env)
+        res = engine.dockerma(*args, env={**env, "TMPDIR": str(kept)})
         runs.append(res)
         if ok:
             assert res.returncode == 0, res.stderr + res.stdout
@@ -391,4 +395,6 @@ def test_secrets_never_printed(engine, tmp_path, tls) -> None:
     _assert_nothing_pushed(tls, fresh)
 
     assert any(m.exists() for m in metas)
-    _assert_no_secrets(runs, metas, hidden)
+    files = [f for f in kept.rglob("*") if f.is_file()]
+    assert files  # what --debug kept
+    _assert_no_secrets(runs, [*metas, *files], hidden)
