@@ -6,6 +6,7 @@ and CI): then a missing engine or registry is a failure, never a skip.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import subprocess
@@ -46,8 +47,23 @@ def _unavailable(reason: str) -> None:
     pytest.skip(f"{reason}; run scripts/testbed (DOCKERMA_E2E=require makes this a failure)")
 
 
+# One e2e run at a time on a machine: engines, registries, bridges and binfmt handlers are
+# shared, so a second run waits here for the first (the lock dies with its process).
+LOCK_FILE = Path(os.environ.get("DOCKERMA_E2E_LOCK", "/tmp/dockerma-e2e-run.lock"))
+_lock: list[object] = []
+
+
+def _wait_for_other_runs() -> None:
+    if _lock:
+        return
+    handle = LOCK_FILE.open("a")
+    fcntl.flock(handle, fcntl.LOCK_EX)
+    _lock.append(handle)
+
+
 @pytest.fixture(scope="session")
 def bed() -> dict[str, str]:
+    _wait_for_other_runs()
     if not ENV_FILE.is_file():
         _unavailable(f"{ENV_FILE} is missing")
     values: dict[str, str] = {}
