@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 import click
 
 from dockerma import __version__, docker
-from dockerma.errors import DockerError, DockermaError, Terminated
+from dockerma.errors import DockerError, DockermaError, Interrupted
 
 log = logging.getLogger("dockerma")
 
@@ -234,52 +234,28 @@ _NO_ARGS_IS_HELP: tuple[type[click.ClickException], ...] = tuple(
 )
 
 
-def _on_sigterm(signum: int, frame: FrameType | None) -> NoReturn:
-    raise Terminated("terminated")
+# Handled alike: Ctrl-C, a process manager's stop, a closed terminal or dropped ssh session.
+_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    # The children get SIGTERM here and then; the exception unwinds the main thread (its
+    # finally blocks remove the temp files) to main, which waits for them to be gone.
+    raising = docker.interrupt(signum)
+    if raising is not None:
+        raise Interrupted(raising)
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     """Entry point: runs the CLI and turns every error into one line and an exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = any(a in ("-D", "--debug") for a in args[: _first_command(args)])
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    before = {s: signal.signal(s, _on_signal) for s in _SIGNALS}
     code = 1
     try:
-        code = cli.main(args, prog_name="dockerma", standalone_mode=False) or 0
-    except click.exceptions.Exit as e:
-        code = e.exit_code
-    except click.ClickException as e:
-        if isinstance(e, _NO_ARGS_IS_HELP):
-            # `dockerma` alone: the help as docker prints its own, with click's usage code.
-            sys.stderr.write(e.format_message() + "\n")
-        else:
-            # One `dockerma: error:` line for click's own errors too (PRODUCT.md §5).
-            message = " ".join(e.format_message().split("\n"))
-            if isinstance(e, click.UsageError) and e.ctx is not None:
-                message += f" (see {e.ctx.command_path} --help)"
-            sys.stderr.write(f"dockerma: error: {message}\n")
-        code = e.exit_code
-    except (click.Abort, KeyboardInterrupt):
-        docker.terminate_children(final=True)
-        sys.stderr.write("dockerma: interrupted; stopped every docker process\n")
-        code = 130
-    except DockermaError as e:
-        if isinstance(e, Terminated | KeyboardInterrupt) or e.exit_code in (130, 143):
-            docker.terminate_children(final=True)
-        if debug:
-            traceback.print_exc()
-            if isinstance(e, DockerError):
-                sys.stderr.write(e.details() + "\n")
-        sys.stderr.write(f"dockerma: error: {e}\n")
-        code = e.exit_code
-    except Exception as e:  # noqa: BLE001 - the one boundary where everything becomes an exit code
-        if debug:
-            traceback.print_exc()
-        sys.stderr.write(
-            f"dockerma: error: unexpected {type(e).__name__}: {e} (rerun with --debug for a "
-            "traceback and report it)\n"
-        )
-        code = 1
+        code = _run(args, debug)
+    except Interrupted as e:  # raised again by a second signal while leaving: hurry
+        code = _interrupted(e.exit_code, e.signum)
     docker.drop_prefetched()
     if argv is None:
         # The work is done: every docker child was waited for (or stopped, when interrupted)
@@ -292,8 +268,60 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
             code = code or 1
         sys.stderr.flush()
         os._exit(code)
+    for signum, handler in before.items():  # in-process (the tests): as they were
+        signal.signal(signum, handler)
+    docker.reset_interruption()
     sys.stdout.flush()
     sys.exit(code)
+
+
+def _run(args: list[str], debug: bool) -> int:
+    try:
+        return cli.main(args, prog_name="dockerma", standalone_mode=False) or 0
+    except click.exceptions.Exit as e:
+        return e.exit_code
+    except click.ClickException as e:
+        if isinstance(e, _NO_ARGS_IS_HELP):
+            # `dockerma` alone: the help as docker prints its own, with click's usage code.
+            sys.stderr.write(e.format_message() + "\n")
+        else:
+            # One `dockerma: error:` line for click's own errors too (PRODUCT.md §5).
+            message = " ".join(e.format_message().split("\n"))
+            if isinstance(e, click.UsageError) and e.ctx is not None:
+                message += f" (see {e.ctx.command_path} --help)"
+            sys.stderr.write(f"dockerma: error: {message}\n")
+        return e.exit_code
+    except Interrupted as e:
+        return _interrupted(e.exit_code, e.signum)
+    except (click.Abort, KeyboardInterrupt):  # a SIGINT before the handler was in place
+        return _interrupted(130, signal.SIGINT)
+    except DockermaError as e:
+        if debug:
+            traceback.print_exc()
+            if isinstance(e, DockerError):
+                sys.stderr.write(e.details() + "\n")
+        sys.stderr.write(f"dockerma: error: {e}\n")
+        return e.exit_code
+    except Exception as e:  # noqa: BLE001 - the one boundary where everything becomes an exit code
+        if debug:
+            traceback.print_exc()
+        sys.stderr.write(
+            f"dockerma: error: unexpected {type(e).__name__}: {e} (rerun with --debug for a "
+            "traceback and report it)\n"
+        )
+        return 1
+
+
+def _interrupted(code: int, signum: int) -> int:
+    """Every docker child stopped (and waited for) before the one line that says so."""
+    docker.terminate_children(final=True)
+    name = signal.Signals(signum).name
+    left = docker.running_children()
+    if left:
+        sys.stderr.write(f"dockerma: interrupted ({name}); {left} docker processes still ran\n")
+    else:
+        sys.stderr.write(f"dockerma: interrupted ({name}); stopped every docker process\n")
+    return code
 
 
 def _first_command(args: Sequence[str]) -> int:

@@ -7,6 +7,7 @@ are rendered once from a frozen `GlobalOptions` and prepended to every docker ca
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 import re
@@ -14,8 +15,9 @@ import shlex
 import signal
 import subprocess
 import threading
+import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from dockerma.errors import DockerError, DockermaError, DockerNotFound, Interrupted
@@ -27,10 +29,19 @@ log = logging.getLogger("dockerma")
 _SECRET_NAME = re.compile(r"PASS|TOKEN|SECRET|KEY|CRED|AUTH|PRIVATE", re.IGNORECASE)
 
 _children: set[subprocess.Popen[bytes]] = set()
-_children_lock = threading.Lock()
-# Set once dockerma exits on Ctrl-C/SIGTERM: a worker thread must not start a docker process
-# after the others were stopped (it would outlive dockerma in its own session).
+# Reentrant: the signal handler (interrupt) runs in the main thread, maybe while it holds it.
+_children_lock = threading.RLock()
+# Set on Ctrl-C/SIGTERM/SIGHUP: no docker process may start any more (one started by a worker
+# thread after the others were stopped would outlive dockerma in its own session).
 _stopping = threading.Event()
+# The interruption: the first signal's number; how many came; whether the CLI boundary's
+# clean-up runs (a later signal then only hurries it); a signal that came while the main
+# thread was between Popen and registering the child (raised once the child is registered).
+_signal = {"first": 0, "count": 0, "cleaning": 0, "deferred": 0, "starting": 0}
+# docker calls that undo what a stopped child leaves behind (a smoke test's container outlives
+# its killed `docker run`): run by terminate_children, keyed by an id.
+_on_stop: dict[int, tuple[list[str], dict[str, str]]] = {}
+_on_stop_keys = itertools.count()
 # What dockerma asks every engine first (engine.probe); cli starts it ahead of need.
 ENGINE_PROBE = ("info", "--format", "{{json .}}")
 # docker calls started ahead of need (Docker.prefetch), by argv and environment overrides.
@@ -214,6 +225,17 @@ class Docker:
         with _children_lock:
             return _prefetched.pop((tuple(self.argv(args)), self.env), None)
 
+    @contextlib.contextmanager
+    def on_stop(self, *args: str) -> Iterator[None]:
+        """While the block runs, an interruption also runs `docker args` once the children
+        are stopped (`rm -f NAME`: a container outlives its killed `docker run`)."""
+        key = next(_on_stop_keys)
+        with _children_lock:
+            _on_stop[key] = (self.argv(args), self.environ())
+        yield  # left registered when the block raises (the interruption) for the clean-up
+        with _children_lock:
+            _on_stop.pop(key, None)
+
     def stream(
         self,
         *args: str,
@@ -238,20 +260,38 @@ class Docker:
             on_line(line)
 
         code = stream_process(argv, env=self.environ(), on_line=handle, timeout=timeout)
+        if code != 0 and _stopping.is_set():
+            # Stopped by the interruption: not this architecture's failure (issue 17).
+            raise Interrupted(_signal["first"] or signal.SIGINT)
         if check and code != 0:
             raise DockerError(redact(argv), code, "\n".join(tail), platform=platform)
         return code
 
 
-def _start(argv: Sequence[str], **kwargs: object) -> subprocess.Popen[bytes]:
+def _start(
+    argv: Sequence[str], *, cleanup: bool = False, **kwargs: object
+) -> subprocess.Popen[bytes]:
+    """Start a child in a session of its own (the terminal's Ctrl-C reaches dockerma only,
+    which stops its children itself) and register it for terminate_children.
+
+    cleanup: one of the _on_stop calls, the only ones that start after an interruption.
+    """
     log.debug("+ %s", display(argv))
-    if _stopping.is_set():
-        raise Interrupted("interrupted")
+    if _stopping.is_set() and not cleanup:
+        raise Interrupted(_signal["first"] or signal.SIGINT)
+    main = threading.current_thread() is threading.main_thread()
+    if main:
+        # A signal between Popen and the registration below would lose the child: the
+        # handler defers its exception until the child is registered.
+        _signal["starting"] = 1
     try:
         proc: subprocess.Popen[bytes] = subprocess.Popen(  # type: ignore[call-overload]
             list(argv), start_new_session=True, **kwargs
         )
     except FileNotFoundError:
+        if main:
+            _signal["starting"] = 0
+        _raise_deferred()
         if argv[0] == "docker" or argv[0].endswith("/docker"):
             raise DockerNotFound(
                 f"docker is not installed or not on PATH (`{argv[0]}` not found); "
@@ -260,13 +300,26 @@ def _start(argv: Sequence[str], **kwargs: object) -> subprocess.Popen[bytes]:
         raise DockermaError(f"`{argv[0]}` not found; install it or fix PATH") from None
     with _children_lock:
         _children.add(proc)
-        late = _stopping.is_set()
+        late = _stopping.is_set() and not cleanup
+    if main:
+        _signal["starting"] = 0
     if late:
         _kill(proc)
+    _raise_deferred()
     return proc
 
 
+def _raise_deferred() -> None:
+    if _signal["deferred"] and threading.current_thread() is threading.main_thread():
+        _signal["deferred"] = 0
+        raise Interrupted(_signal["first"])
+
+
 def _done(proc: subprocess.Popen[bytes]) -> None:
+    # A child still running is left registered: an exception (the interruption) left its
+    # reader, and terminate_children must still stop it (issue 17: it was dropped unkilled).
+    if proc.poll() is None:
+        return
     with _children_lock:
         _children.discard(proc)
 
@@ -295,6 +348,8 @@ def run_process(
         return Result(-signal.SIGKILL, _decode(out), _decode(err) + "\n(timed out)")
     finally:
         _done(proc)
+    if proc.returncode != 0 and _stopping.is_set():
+        raise Interrupted(_signal["first"] or signal.SIGINT)  # stopped, not failed
     return Result(proc.returncode, _decode(out), _decode(err))
 
 
@@ -372,23 +427,87 @@ def _kill(proc: subprocess.Popen[bytes]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
+def interrupt(signum: int) -> int | None:
+    """The signal handler's half in this module: the signal to raise now, or None.
+
+    The first signal: no docker process starts any more and every child gets SIGTERM at once,
+    before the main thread unwinds (it may wait on them on its way out). A later one (a
+    second Ctrl-C): every child, clean-ups included, is killed with SIGKILL; it is raised
+    again to leave a wait that the first one did not end, unless the boundary already cleans
+    up. None while the main thread is starting a child: _start raises once it is registered.
+    """
+    with _children_lock:
+        _signal["count"] += 1
+        first = _signal["count"] == 1
+        if first:
+            _signal["first"] = signum
+            _stopping.set()
+        procs = list(_children)
+    for proc in procs:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGTERM if first else signal.SIGKILL)
+    if not first and _signal["cleaning"]:
+        return None
+    if _signal["starting"]:
+        _signal["deferred"] = 1
+        return None
+    return _signal["first"]
+
+
 def terminate_children(grace: float = 5.0, *, final: bool = False) -> None:
-    """Stop every docker process still running (Ctrl-C): SIGTERM, then SIGKILL after grace.
+    """Stop every docker process still running (Ctrl-C): SIGTERM, then SIGKILL after grace
+    (at once after a second signal); then run the on_stop clean-ups; return when none runs.
 
     final: dockerma is exiting, so no docker process may start any more.
     """
     with _children_lock:
         if final:
             _stopping.set()
+            _signal["cleaning"] = 1
         procs = list(_children)
+        cleanups = list(_on_stop.values())
+        _on_stop.clear()
     for proc in procs:
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGTERM)
+            os.killpg(proc.pid, signal.SIGTERM if _signal["count"] <= 1 else signal.SIGKILL)
+    _wait_all(procs, grace)
+    for argv, env in cleanups:
+        with contextlib.suppress(DockermaError, OSError):
+            proc = _start(
+                argv,
+                cleanup=True,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            _wait_all([proc], 30.0)
+    # Children a worker thread started meanwhile (_start kills them when stopping).
+    with _children_lock:
+        late = [p for p in _children if p not in procs]
+    _wait_all(late, 0.0)
+
+
+def _wait_all(procs: Sequence[subprocess.Popen[bytes]], grace: float) -> None:
+    deadline = time.monotonic() + grace
     for proc in procs:
-        try:
-            proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            _kill(proc)
+        while True:
+            if _signal["count"] > 1:
+                _kill(proc)  # a second signal: no more waiting
+            try:
+                proc.wait(timeout=max(0.05, min(0.1, deadline - time.monotonic())))
+                break
+            except subprocess.TimeoutExpired:
+                if time.monotonic() >= deadline:
+                    _kill(proc)
+        _done(proc)
+
+
+def reset_interruption() -> None:
+    """Forget an interruption (for a second in-process run: the tests)."""
+    with _children_lock:
+        _stopping.clear()
+        _signal.update(first=0, count=0, cleaning=0, deferred=0, starting=0)
 
 
 def running_children() -> int:

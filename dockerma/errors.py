@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+import signal
 from collections.abc import Sequence
 
 
@@ -54,17 +55,25 @@ class DockerNotFound(DockermaError):
     pass
 
 
-class Interrupted(DockermaError):
-    exit_code = 130
-
-
 class UsageError(DockermaError):
     """Bad command-line usage; exit code 2 as click's own usage errors."""
 
     exit_code = 2
 
 
-class Terminated(DockermaError):
-    """SIGTERM: children stopped, temp files removed, exit 143 as a shell would report it."""
+class Interrupted(BaseException):
+    """Ctrl-C, SIGTERM or SIGHUP: every docker child stopped, temp files removed, and exit
+    130 (SIGINT) or 143 (SIGTERM, and SIGHUP too: PRODUCT.md allows 130 or 143 only).
 
-    exit_code = 143
+    A BaseException, as KeyboardInterrupt is: the handlers that keep one architecture's
+    failure (`except DockermaError`, `except Exception`) must not take an interruption for
+    one and go on with the next architecture (issue 17, item 3).
+    """
+
+    def __init__(self, signum: int = signal.SIGINT) -> None:
+        self.signum = signum
+        super().__init__(signal.Signals(signum).name)
+
+    @property
+    def exit_code(self) -> int:
+        return 130 if self.signum == signal.SIGINT else 143

@@ -28,7 +28,8 @@ def run_each(
     """Call work(item) for every item, at most `jobs` at once (all when None).
 
     Exceptions are kept per item (not re-raised) so the caller can report every failure;
-    KeyboardInterrupt and SystemExit propagate at once.
+    BaseExceptions (KeyboardInterrupt, SystemExit, errors.Interrupted: a signal) propagate at
+    once, and no item starts after them.
     """
 
     def one(item: T) -> Outcome[T, R]:

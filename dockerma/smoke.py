@@ -95,12 +95,14 @@ def run(
     timer.daemon = True
     timer.start()
     try:
-        code = docker.stream(
-            *args,
-            on_line=on_line,
-            platform=str(platform),
-            check=False,
-        )
+        # Stopping `docker run` on Ctrl-C leaves the container running too.
+        with docker.on_stop("rm", "-f", name):
+            code = docker.stream(
+                *args,
+                on_line=on_line,
+                platform=str(platform),
+                check=False,
+            )
     finally:
         timer.cancel()
         if timed_out.is_set():

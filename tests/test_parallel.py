@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 
 import pytest
 
+from dockerma.errors import Interrupted
 from dockerma.parallel import run_each
 
 
@@ -79,3 +81,20 @@ def test_keyboard_interrupt_propagates(items: list[int]) -> None:
 
     with pytest.raises(KeyboardInterrupt):
         run_each(items, work)
+
+
+@pytest.mark.parametrize(("items", "jobs"), [([1], None), ([1, 2, 3], 1)])
+def test_interruption_propagates_and_nothing_more_starts(
+    items: list[int], jobs: int | None
+) -> None:
+    # Ctrl-C/SIGTERM/SIGHUP while the work runs inline (one item, --jobs 1) is not the first
+    # architecture's failure, and the next one does not start (issue 17).
+    started: list[int] = []
+
+    def work(n: int) -> int:
+        started.append(n)
+        raise Interrupted(signal.SIGTERM)
+
+    with pytest.raises(Interrupted):
+        run_each(items, work, jobs=jobs)
+    assert started == [1]
