@@ -42,14 +42,16 @@ def lookup(registry: Registry, text: str) -> BaseImage:
         f"base image {text} has a manifest dockerma cannot read ({m.media_type or 'no type'}); "
         f"check what registry {ref.registry} serves"
     )
+    where = f"registry {ref.registry} (base image {text})"
     try:  # a registry (or a proxy in front of it) may answer anything
         doc = json.loads(m.body)
         if manifests.is_index(doc, m.media_type):
-            return BaseImage(ref, tuple(manifests.entries(doc)), True)
+            return BaseImage(ref, tuple(manifests.entries(doc, where)), True)
         config_digest = (doc.get("config") or {}).get("digest")
         if not config_digest:
             raise unreadable
-        config = json.loads(registry.get_blob(ref, str(config_digest)))
+        config_digest = manifests.check_digest(config_digest, where)
+        config = json.loads(registry.get_blob(ref, config_digest))
         platform = manifests.config_platform(config)
     except (AttributeError, KeyError, TypeError, ValueError):
         raise unreadable from None

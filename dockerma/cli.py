@@ -18,6 +18,7 @@ import click
 
 from dockerma import __version__, docker
 from dockerma.errors import DockerError, DockermaError, Interrupted
+from dockerma.output import PrintableFormatter, printable
 
 log = logging.getLogger("dockerma")
 
@@ -85,7 +86,9 @@ def cli(
     )
     ctx.obj = docker.Docker(options)
     if debug:
-        logging.basicConfig(format="dockerma: debug: %(message)s", level=logging.DEBUG)
+        handler = logging.StreamHandler()
+        handler.setFormatter(PrintableFormatter("dockerma: debug: %(message)s"))
+        logging.basicConfig(handlers=[handler], level=logging.DEBUG)
 
 
 def _docker(ctx: click.Context) -> docker.Docker:
@@ -306,8 +309,8 @@ def _run(args: list[str], debug: bool) -> int:
         if debug:
             traceback.print_exc()
         sys.stderr.write(
-            f"dockerma: error: unexpected {type(e).__name__}: {e} (rerun with --debug for a "
-            "traceback and report it)\n"
+            f"dockerma: error: unexpected {type(e).__name__}: {printable(str(e))} (rerun with "
+            "--debug for a traceback and report it)\n"
         )
         return 1
 

@@ -17,16 +17,14 @@ import subprocess
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from dockerma.errors import DockerError, DockermaError, DockerNotFound, Interrupted
+from dockerma.masking import redact, secret_values
 
 log = logging.getLogger("dockerma")
 
-# Words that mark a build argument's value as a secret: it is shown as *** in every log line,
-# dry-run command and error message dockerma prints.
-_SECRET_NAME = re.compile(r"PASS|TOKEN|SECRET|KEY|CRED|AUTH|PRIVATE", re.IGNORECASE)
 
 _children: set[subprocess.Popen[bytes]] = set()
 # Reentrant: the signal handler (interrupt) runs in the main thread, maybe while it holds it.
@@ -95,48 +93,8 @@ class Result:
     stderr: str
 
 
-def redact(argv: Iterable[str]) -> list[str]:
-    """argv with secret build-arg values replaced by ***, safe to print or log."""
-    out: list[str] = []
-    pending = False
-    for arg in argv:
-        if pending:
-            out.append(_redact_build_arg(arg))
-            pending = False
-        elif arg == "--build-arg":
-            out.append(arg)
-            pending = True
-        elif arg.startswith("--build-arg="):
-            out.append("--build-arg=" + _redact_build_arg(arg[len("--build-arg=") :]))
-        else:
-            out.append(arg)
-    return out
-
-
-def _redact_build_arg(value: str) -> str:
-    name, sep, _ = value.partition("=")
-    return f"{name}=***" if sep and _SECRET_NAME.search(name) else value
-
-
-def secret_values(argv: Sequence[str], environ: Mapping[str, str]) -> list[str]:
-    """The values of secret-named build args in argv (`--build-arg NAME` reads environ)."""
-    values: list[str] = []
-    for i, arg in enumerate(argv):
-        if arg == "--build-arg" and i + 1 < len(argv):
-            spec = argv[i + 1]
-        elif arg.startswith("--build-arg="):
-            spec = arg[len("--build-arg=") :]
-        else:
-            continue
-        name, sep, value = spec.partition("=")
-        if not sep:
-            value = environ.get(name, "")
-        if value and _SECRET_NAME.search(name):
-            values.append(value)
-    return sorted(values, key=len, reverse=True)
-
-
 def display(argv: Sequence[str]) -> str:
+    """argv as a command line to show: secret build-arg values and URL passwords masked."""
     return shlex.join(redact(argv))
 
 

@@ -39,6 +39,10 @@ _HEREDOC_OPENER = re.compile(r"^\d*<<-?$")
 _HEREDOC_INSTRUCTIONS = frozenset({"RUN", "COPY", "ADD"})
 _VARIABLE = re.compile(r"[A-Za-z0-9_]+")
 _STAGE_INDEX = re.compile(r"^[0-9]+$")
+# A line break in a value written into a Dockerfile starts a new instruction (a registry that
+# answers `sha256:…\nRUN …` as a digest); no image reference or flag has a control character
+# (a tab separates words in an instruction the user wrote, as a space does).
+_UNSAFE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 @dataclass(frozen=True)
@@ -250,22 +254,35 @@ def render(
         if base is None:
             if scratch is None or _resolve(df, stage, scope).strip().lower() != "scratch":
                 continue
-            words = ["FROM", scratch]
+            words = ["FROM", safe_word(scratch, "the empty base")]
         else:
             platform = _stage_platform(df, stage, scope, target)
             flags = [
                 f"--platform={platform.docker}" if f.startswith("--platform=") else f
                 for f in stage.flags
             ]
-            words = ["FROM", *flags, pin(base, platform)]
+            pinned = safe_word(pin(base, platform), f"the pinned reference of {base} ({platform})")
+            words = ["FROM", *(safe_word(f, "a FROM flag") for f in flags), pinned]
         if stage.alias is not None:
-            words += ["AS", stage.alias]
+            words += ["AS", safe_word(stage.alias, "a stage name")]
         out.extend(lines[done : stage.startline])
         bom = "\ufeff" if stage.startline == 0 and lines[0].startswith("\ufeff") else ""
         out.append(bom + " ".join(words) + _line_ending(lines[stage.endline]))
         done = stage.endline + 1
     out.extend(lines[done:])
     return "".join(out)
+
+
+def safe_word(value: str, what: str) -> str:
+    """`value` itself, to be written into a rendered Dockerfile; a DockermaError when it holds
+    a line break or another control character but tab (whatever its source: a registry's
+    digest, a flag, an option)."""
+    if _UNSAFE.search(value) is None:
+        return value
+    raise DockermaError(
+        f"refusing to write {what} {value!r:.60} into the rendered Dockerfile: it contains a "
+        "line break or control character, which would change the Dockerfile; nothing was built"
+    )
 
 
 # --- reading the file -------------------------------------------------------------------

@@ -6,11 +6,19 @@ import shlex
 import signal
 from collections.abc import Sequence
 
+from dockerma.masking import redact
+from dockerma.output import printable
+
 
 class DockermaError(Exception):
     """A failure the user can act on; str() is one line: what went wrong and how to fix it."""
 
     exit_code = 1
+
+    def __str__(self) -> str:
+        # Messages carry what registries and docker said (error bodies, platform strings,
+        # output lines): one printable line, control characters escaped, no URL password.
+        return printable(super().__str__())
 
 
 class DockerError(DockermaError):
@@ -38,7 +46,10 @@ class DockerError(DockermaError):
     def _message(self) -> str:
         last = self.tail(1)
         where = f" for {self.platform}" if self.platform else ""
-        msg = f"`{shlex.join(self.argv)}` failed{where} with exit code {self.returncode}"
+        # Build-arg names only: any value may be a secret (GH_PAT=…); --debug's details()
+        # shows the values whose names do not look secret.
+        shown = shlex.join(redact(self.argv, names_only=True))
+        msg = f"`{shown}` failed{where} with exit code {self.returncode}"
         if last:
             msg += f": {last[0].strip()}"
         if self.hint:
@@ -47,8 +58,9 @@ class DockerError(DockermaError):
 
     def details(self) -> str:
         """The multi-line form shown with --debug: the command and its indented output."""
-        body = "\n".join(f"    {line}" for line in self.tail())
-        return f"command: {shlex.join(self.argv)}\nreturn code: {self.returncode}\noutput:\n{body}"
+        body = "\n".join(f"    {printable(line)}" for line in self.tail())
+        command = printable(shlex.join(redact(self.argv)))
+        return f"command: {command}\nreturn code: {self.returncode}\noutput:\n{body}"
 
 
 class DockerNotFound(DockermaError):

@@ -124,11 +124,13 @@ def render(
     out: list[str] = []
     for number, line in enumerate(lines):
         if number == first_from:
-            out.append(f"FROM {pin(cross_build_image, build)} AS {STAGE}{newline}")
+            pinned = pin(cross_build_image, build)
+            what = f"the pinned reference of {cross_build_image} ({build})"
+            out.append(f"FROM {dockerfile.safe_word(pinned, what)} AS {STAGE}{newline}")
         if number in plan:
             ending = _ending(line) or newline
             out.append(line.rstrip("\r\n") + ending)
-            out.extend(extra + ending for extra in plan[number])
+            out.extend(dockerfile.safe_word(extra, "a line") + ending for extra in plan[number])
         else:
             out.append(line)
     result = bom + "".join(out)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from dockerma.errors import DockermaError
 from dockerma.platforms import Platform
 
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -19,6 +21,30 @@ IMAGE_TYPES = frozenset({DOCKER_MANIFEST, OCI_MANIFEST})
 # BuildKit stores provenance/SBOM as extra index entries with platform unknown/unknown and
 # this annotation (docker/buildx#1509); they are not images and must never be picked.
 _REFERENCE_TYPE = "vnd.docker.reference.type"
+
+# The registered digest algorithms of the OCI image spec, each with its exact length of
+# lower-case hex: anything else a registry sends (a newline and an instruction after the hex,
+# upper case, a made-up algorithm) is refused before it reaches a URL, a Dockerfile or a list.
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128}")
+
+
+def valid_digest(digest: object) -> bool:
+    """Whether `digest` is `sha256:<64 hex>` or `sha512:<128 hex>`, strictly."""
+    return isinstance(digest, str) and _DIGEST.fullmatch(digest) is not None
+
+
+def check_digest(digest: object, where: str) -> str:
+    """`digest` itself when valid_digest; else a one-line DockermaError naming `where` (the
+    registry and image it came from)."""
+    if valid_digest(digest):
+        return str(digest)
+    shown = repr(digest)
+    if len(shown) > 40:
+        shown = shown[:37] + "..."
+    raise DockermaError(
+        f"{where} gave an invalid digest {shown} (expected sha256:<64 hex digits>); "
+        "the registry or a proxy in front of it is broken or hostile, nothing was used"
+    )
 
 
 @dataclass(frozen=True)
@@ -43,12 +69,17 @@ def is_index(doc: Mapping[str, Any], fallback: str = "") -> bool:
     return media_type(doc, fallback) in INDEX_TYPES or "manifests" in doc
 
 
-def entries(doc: Mapping[str, Any]) -> list[Entry]:
-    """The image entries of a list or index, attestations and other non-images skipped."""
+def entries(doc: Mapping[str, Any], where: str = "the registry's manifest list") -> list[Entry]:
+    """The image entries of a list or index, attestations and other non-images skipped.
+
+    Every entry's digest is checked (check_digest), the skipped ones' too: a DockermaError
+    naming `where` when one is not a digest.
+    """
     out: list[Entry] = []
     for m in doc.get("manifests") or []:
         annotations = m.get("annotations") or {}
         plat = m.get("platform") or {}
+        digest = check_digest(m["digest"], where)
         if _REFERENCE_TYPE in annotations:
             continue
         os_name, arch = plat.get("os", ""), plat.get("architecture", "")
@@ -57,7 +88,7 @@ def entries(doc: Mapping[str, Any]) -> list[Entry]:
         out.append(
             Entry(
                 Platform.from_registry(os_name, arch, plat.get("variant", "")),
-                str(m["digest"]),
+                digest,
                 str(m.get("mediaType") or ""),
                 int(m.get("size") or 0),
             )

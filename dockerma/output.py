@@ -2,13 +2,50 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import sys
 import threading
 from collections.abc import Sequence
 from typing import TextIO
 
+from dockerma.masking import mask_urls
+
 _COLOURS = ("36", "35", "33", "32", "34", "31", "96", "95", "93", "92")
+
+# What a terminal acts on instead of showing: C0 controls but tab (ESC starts colour, cursor
+# and title sequences; CR and BS overwrite what was printed; BEL rings), DEL, C1 controls
+# (CSI is also U+009B), the Unicode line and paragraph separators and the bidirectional
+# overrides that reorder what is shown. A registry's error body, a platform string or a line
+# of docker output shows them escaped (`\x1b`), never as what they do. (BuildKit's plain
+# progress, which dockerma asks for, has no escape sequences of its own.)
+_CONTROL = re.compile(
+    "[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(text: str) -> str:
+    """text as a terminal should show it: one line, every control character but tab escaped
+    (as `\\x1b`), every URL password masked (masking.mask_urls)."""
+    return _CONTROL.sub(_escape, mask_urls(text))
+
+
+def _lines(text: str) -> str:
+    """printable() for each line of a text meant to be several lines (a table, a Dockerfile)."""
+    return "\n".join(printable(line) for line in text.split("\n"))
+
+
+class PrintableFormatter(logging.Formatter):
+    """Debug log lines made printable like every other line dockerma writes."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record))
 
 
 def colour_wanted(stream: TextIO) -> bool:
@@ -54,21 +91,21 @@ class Output:
         tag = f"[{label}]".ljust(self._width + 2)
         if self._colour:
             tag = f"\033[{self._codes.get(label, '1')}m{tag}\033[0m"
-        self._write(self.out, f"{tag} {text}")
+        self._write(self.out, f"{tag} {printable(text)}")
 
     def info(self, text: str) -> None:
         if not self.quiet:
-            self._write(self.out, text)
+            self._write(self.out, _lines(text))
 
     def result(self, text: str) -> None:
         """A line the user asked for (a digest, an image id): printed even with -q."""
-        self._write(self.out, text)
+        self._write(self.out, printable(text))
 
     def warn(self, text: str) -> None:
-        self._write(self.err, f"dockerma: warning: {text}")
+        self._write(self.err, f"dockerma: warning: {printable(text)}")
 
     def error(self, text: str) -> None:
-        msg = f"dockerma: error: {text}"
+        msg = f"dockerma: error: {printable(text)}"
         if colour_wanted(self.err):
             msg = f"\033[31m{msg}\033[0m"
         self._write(self.err, msg)
@@ -83,4 +120,4 @@ class Output:
         fmt = "  ".join(f"{{:<{w}}}" for w in widths)
         lines = [fmt.format(*headers).rstrip()]
         lines += [fmt.format(*row).rstrip() for row in rows]
-        self._write(self.out, "\n".join(lines))
+        self._write(self.out, _lines("\n".join(lines)))

@@ -27,7 +27,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from dockerma import credentials
+from dockerma import credentials, manifests
 from dockerma.errors import DockermaError
 from dockerma.references import ImageRef, is_loopback
 
@@ -169,7 +169,7 @@ class Registry:
             raise self._not_found(ref, resp)
         self._expect(ref.registry, "GET", path, resp, 200)
         digest = sha256_digest(resp.body)
-        self._check_digest(ref.registry, path, digest, resp.header("Docker-Content-Digest"))
+        self._check_digest(ref.registry, path, digest, self._content_digest(ref, resp))
         if ref.digest.startswith("sha256:"):
             self._check_digest(ref.registry, path, digest, ref.digest)
         media_type = resp.header("Content-Type").split(";")[0].strip()
@@ -185,7 +185,7 @@ class Registry:
         if resp.status == 404:
             return None
         self._expect(ref.registry, "HEAD", path, resp, 200)
-        digest = resp.header("Docker-Content-Digest")
+        digest = self._content_digest(ref, resp)
         if digest:
             return digest
         # Some registries leave the header out of HEAD answers; hash the body instead.
@@ -212,7 +212,7 @@ class Registry:
         resp = self._request(ref, "pull,push", "PUT", path, headers, body)
         self._expect(ref.registry, "PUT", path, resp, 200, 201, 202)
         digest = sha256_digest(body)
-        self._check_digest(ref.registry, path, digest, resp.header("Docker-Content-Digest"))
+        self._check_digest(ref.registry, path, digest, self._content_digest(ref, resp))
         return digest
 
     def check_push_access(self, ref: ImageRef) -> None:
@@ -741,6 +741,16 @@ class Registry:
             f"registry {registry} answered {resp.status} {_registry_error(resp)} for "
             f"{method} {_strip_query(path)}; {hint}",
         )
+
+    def _content_digest(self, ref: ImageRef, resp: _Response) -> str:
+        """The Docker-Content-Digest header ("" when absent), refused unless a valid digest."""
+        digest = resp.header("Docker-Content-Digest")
+        if not digest:
+            return ""
+        try:
+            return manifests.check_digest(digest, f"registry {ref.registry} ({ref})")
+        except DockermaError as err:
+            raise self._error(RegistryError, str(err)) from None
 
     def _check_digest(self, registry: str, path: str, actual: str, expected: str) -> None:
         if not expected or not expected.startswith("sha256:") or expected == actual:

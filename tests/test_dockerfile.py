@@ -709,3 +709,30 @@ def test_sample_build_args_reach_the_pinned_reference() -> None:
 def test_prose_comment_starting_with_dockerma_is_not_a_directive() -> None:
     df = parse("# dockerma builds this image for us\nFROM busybox\n")
     assert df.archs is None
+
+
+# Issue 17, item 2: whatever a pin (a registry's digest) or the scratch stand-in holds, the
+# renderer never writes a line break or control character into the Dockerfile.
+@pytest.mark.parametrize(
+    "pinned",
+    [
+        "busybox@sha256:" + "a" * 64 + "\nRUN touch /pwned",
+        "busybox@sha256:" + "a" * 64 + "\rRUN touch /pwned",
+        "busybox@sha256:" + "a" * 64 + "\u2028RUN touch /pwned",
+        "busybox@sha256:" + "a" * 64 + "\x1b[2J",
+        "busybox@sha256:" + "a" * 64 + "\x00",
+        "busybox@sha256:" + "a" * 64 + "\x85",
+    ],
+    ids=repr,
+)
+def test_render_refuses_a_reference_with_a_control_character(pinned: str) -> None:
+    df = parse("# dockerma archs:amd64:\nFROM busybox:1 AS base\nRUN true\n")
+    with pytest.raises(DockermaError, match="line break or control character") as info:
+        render(df, target=AMD64, build=BUILD, build_args={}, pin=lambda ref, p: pinned)
+    assert "\n" not in str(info.value) and "busybox:1" in str(info.value)
+
+
+def test_render_refuses_a_scratch_stand_in_with_a_line_break() -> None:
+    df = parse("# dockerma archs:amd64:\nFROM scratch\nCOPY a /\n")
+    with pytest.raises(DockermaError, match="line break or control character"):
+        render(df, target=AMD64, build=BUILD, build_args={}, pin=pin, scratch="x:1\nRUN evil")

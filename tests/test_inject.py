@@ -787,3 +787,20 @@ def test_a_stage_named_like_the_added_one_is_an_error() -> None:
         with pytest.raises(DockermaError, match="rename that stage"):
             render(content, target)
     # nothing added when every stage is scratch, so no clash: see SCRATCH_ONLY
+
+
+def test_cross_build_image_pinned_with_a_line_break_is_refused() -> None:
+    # Issue 17, item 2: the pinned cross-build image is written as it comes from its registry.
+    def hostile(ref: str, platform: Platform) -> str:
+        return f"{ImageRef.parse(ref).name}@sha256:{'a' * 64}\nRUN touch /pwned"
+
+    df = dockerfile.parse("FROM scratch AS s\nFROM busybox:1\nRUN true\n")
+    with pytest.raises(DockermaError, match="line break or control character"):
+        inject.render(
+            df,
+            target=ARM64,
+            build=AMD64,
+            build_args={},
+            pin=lambda ref, p: hostile(ref, p) if ref == IMAGE else pin(ref, p),
+            cross_build_image=IMAGE,
+        )

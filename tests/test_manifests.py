@@ -8,6 +8,7 @@ the shape of alpine's list (arm/v6 beside arm/v7).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 
 from dockerma import manifests
+from dockerma.errors import DockermaError
 from dockerma.manifests import (
     DOCKER_LIST,
     DOCKER_MANIFEST,
@@ -209,9 +211,9 @@ def test_config_platform(config: dict[str, Any], expected: str) -> None:
 
 
 def entry(arch: str, media: str = DOCKER_MANIFEST) -> Entry:
-    return Entry(
-        Platform.parse(arch), "sha256:" + arch.replace("/", "")[:4].ljust(64, "0"), media, 500
-    )
+    # a digest as a registry sends it (a test of old used letters that are no hex digits)
+    digest = "sha256:" + hashlib.sha256(arch.encode()).hexdigest()
+    return Entry(Platform.parse(arch), digest, media, 500)
 
 
 def test_make_list_is_a_docker_list() -> None:
@@ -269,3 +271,48 @@ def test_make_list_from_recorded_index() -> None:
     assert kind == OCI_INDEX
     assert [m["digest"] for m in json.loads(body)["manifests"]] == [raw_digest(doc, "arm64")]
     assert manifests.is_index(json.loads(body))
+
+
+# Issue 17, item 2: one check for every digest a registry sends.
+VALID = ["sha256:" + "0123456789abcdef" * 4, "sha512:" + "f" * 128]
+INVALID = [
+    "sha256:" + "a" * 64 + "\nRUN touch /pwned",
+    "sha256:" + "a" * 64 + "\n",
+    "sha256:" + "A" * 64,
+    "sha256:" + "a" * 63,
+    "sha256:" + "a" * 65,
+    "sha512:" + "a" * 64,
+    "sha384:" + "a" * 96,
+    "SHA256:" + "a" * 64,
+    " sha256:" + "a" * 64,
+    "sha256:" + "g" * 64,
+    "sha256:",
+    "",
+    None,
+    64,
+    ["sha256:" + "a" * 64],
+]
+
+
+@pytest.mark.parametrize("digest", VALID)
+def test_check_digest_accepts_the_registered_algorithms(digest: str) -> None:
+    assert manifests.valid_digest(digest)
+    assert manifests.check_digest(digest, "registry r (image i)") == digest
+
+
+@pytest.mark.parametrize("digest", INVALID, ids=repr)
+def test_check_digest_refuses_anything_else_in_one_line(digest: object) -> None:
+    assert not manifests.valid_digest(digest)
+    with pytest.raises(DockermaError) as info:
+        manifests.check_digest(digest, "registry r.example:5000 (image team/app:1)")
+    message = str(info.value)
+    assert "registry r.example:5000 (image team/app:1)" in message
+    assert "\n" not in message and len(message) < 300
+
+
+def test_entries_refuse_a_hostile_digest_even_in_a_skipped_entry() -> None:
+    doc = load("oci-index-attestation.json")
+    attestation = next(m for m in doc["manifests"] if "annotations" in m)
+    attestation["digest"] = "sha256:" + "a" * 64 + "\nRUN touch /pwned"
+    with pytest.raises(DockermaError, match="invalid digest"):
+        entries(doc, "registry r (image i)")

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from dockerma.output import Output, colour_wanted
+from dockerma.output import Output, colour_wanted, printable
 
 LABELS = ["arm", "amd64", "arm64", "armv6"]
 
@@ -160,3 +160,39 @@ def test_threads_never_interleave_mid_line() -> None:
         assert m.group(1) == m.group(2), f"interleaved line: {line!r}"
         seen[m.group(1)].append(int(m.group(3)))
     assert all(numbers == list(range(200)) for numbers in seen.values())
+
+
+# Issue 17, item 8: control characters from outside never reach the terminal as they are.
+ESC = "\x1b"
+HOSTILE = [
+    (f"{ESC}[2J{ESC}[Hcleared", "\\x1b[2J\\x1b[Hcleared"),
+    (f"{ESC}]0;title\x07", "\\x1b]0;title\\x07"),
+    ("over\rwrite", "over\\x0dwrite"),
+    ("back\x08space", "back\\x08space"),
+    ("\x9b31mcsi", "\\x9b31mcsi"),
+    ("del\x7f", "del\\x7f"),
+    ("two\nlines", "two\\x0alines"),
+    ("rtl\u202eevil", "rtl\\u202eevil"),
+    ("sep\u2028x", "sep\\u2028x"),
+    ("tab\tstays, ünïcödé stays", "tab\tstays, ünïcödé stays"),
+    ("postgres://u:pw@h/db", "postgres://u:***@h/db"),
+]
+
+
+@pytest.mark.parametrize(("raw", "shown"), HOSTILE, ids=repr)
+def test_printable(raw: str, shown: str) -> None:
+    assert printable(raw) == shown
+
+
+@pytest.mark.parametrize(("raw", "shown"), HOSTILE[:6], ids=repr)
+def test_every_kind_of_line_is_printable(raw: str, shown: str) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    o = Output(out, err, labels=["amd64"])
+    o.line("amd64", raw)
+    o.info(f"a\n{raw}")
+    o.result(raw)
+    o.warn(raw)
+    o.error(raw)
+    o.table(["H"], [[raw]])
+    assert ESC not in out.getvalue() + err.getvalue()
+    assert out.getvalue().count(shown) == 4 and err.getvalue().count(shown) == 2
