@@ -26,7 +26,9 @@ from dockerma.results import ArchResult
 
 log = logging.getLogger(__name__)
 
-_SHA256 = re.compile(r"sha256:[0-9a-f]{64}")
+# The last line of a docker push: `v1-amd64: digest: sha256:… size: 528` (the tag, the digest
+# of the manifest or index it uploaded, its size).
+_PUSHED = re.compile(r"^(\S+): digest: (\S+) size: \d+\s*$")
 
 RETRIES = 3
 # docker push output that means "try again": registry 5xx, throttling, dropped connections.
@@ -342,7 +344,8 @@ class Lookups:
         there: dict[tuple[ImageRef, Platform], manifests.Entry] = {}
         if _may_skip(passthrough):
             for (ref, p), f in self.published.items():
-                entry = _same_image(f.result(), images[p].image_id, p) if p in images else None
+                tag = ref.suffixed(p.suffix)
+                entry = _same_image(f.result(), images[p].image_id, p, tag) if p in images else None
                 if entry is not None:
                     there[(ref, p)] = entry
         return there
@@ -383,6 +386,9 @@ def publish(
             raise
     there = lookups.already_there(images, passthrough)
 
+    # What each docker push reported it uploaded (its digest line), to tie the list to it.
+    reported: dict[tuple[ImageRef, Platform], str | None] = {}
+
     def push_platform(p: Platform) -> None:
         # One platform's tags one after the other: two concurrent pushes of the same image
         # to one repository race on the containerd store (the registry refuses the second
@@ -391,7 +397,7 @@ def publish(
             tag = str(ref.suffixed(p.suffix))
             entry = there.get((ref, p))
             if entry is None:
-                _push_tag(dockers[p], out, tag, p, passthrough, timeout)
+                reported[(ref, p)] = _push_tag(dockers[p], out, tag, p, passthrough, timeout)
             else:
                 out.line(
                     p.suffix, f"{tag}: already in the registry ({entry.digest}), not pushed again"
@@ -412,8 +418,11 @@ def publish(
         # one registry read per pushed per-arch tag, all at once
         def read(p: Platform, ref: ImageRef = ref) -> manifests.Entry:
             known = there.get((ref, p))
-            return (
-                known if known is not None else _pushed_entry(registry, ref.suffixed(p.suffix), p)
+            if known is not None:
+                return known
+            pushed = reported.get((ref, p))
+            return _pushed_entry(
+                registry, ref.suffixed(p.suffix), p, pushed, images[p].image_id, target=ref
             )
 
         entries = run_each(list(images), read)
@@ -460,15 +469,12 @@ def _dropped(previous: Manifest | None, platforms: Sequence[Platform]) -> list[P
         return []
     try:
         doc = previous.json
-    except DockermaError:
+        if not manifests.is_index(doc, previous.media_type):
+            return []
+        found = manifests.entries(doc)
+    except DockermaError:  # a list that is no list (or a bad digest in it): replaced all the same
         return []
-    if not manifests.is_index(doc, previous.media_type):
-        return []
-    return [
-        e.platform
-        for e in manifests.entries(doc)
-        if not any(e.platform.matches(p) for p in platforms)
-    ]
+    return [e.platform for e in found if not any(e.platform.matches(p) for p in platforms)]
 
 
 def _current(registry: Registry, ref: ImageRef) -> Manifest | None:
@@ -509,7 +515,9 @@ def _may_skip(passthrough: Sequence[str]) -> bool:
     return os.environ.get("DOCKER_CONTENT_TRUST", "").strip().lower() not in ("1", "true")
 
 
-def _same_image(m: Manifest | None, image_id: str, p: Platform) -> manifests.Entry | None:
+def _same_image(
+    m: Manifest | None, image_id: str, p: Platform, ref: ImageRef
+) -> manifests.Entry | None:
     """The list entry for a per-arch tag the registry already holds as exactly this image.
 
     docker push of such an image uploads nothing and PUTs the manifest the registry has, so it
@@ -517,18 +525,25 @@ def _same_image(m: Manifest | None, image_id: str, p: Platform) -> manifests.Ent
     registry's manifest names; on the containerd store it is the digest of the manifest (or
     index) itself.
     """
-    if m is None or not _SHA256.fullmatch(image_id):
+    if m is None or not _is_image(m, image_id):
         return None
-    if m.digest != image_id and _config_digest(m) != image_id:
-        return None
-    return _entry(m, p)
+    return _entry(m, p, ref)
 
 
-def _entry(m: Manifest, p: Platform) -> manifests.Entry | None:
+def _is_image(m: Manifest, image_id: str) -> bool:
+    """Whether the registry's manifest m is the local image image_id: on the classic store the
+    image id is the config digest m names; on the containerd store the digest of m itself."""
+    if not manifests.valid_digest(image_id):
+        return False
+    return m.digest == image_id or _config_digest(m) == image_id
+
+
+def _entry(m: Manifest, p: Platform, ref: ImageRef) -> manifests.Entry | None:
     """The list entry for p: m itself, or inside an index (containerd store) the image for p
     (attestations are left out of the list); None when the index has none."""
     if manifests.is_index(m.json, m.media_type):
-        return manifests.pick(manifests.entries(m.json), p)
+        found = manifests.entries(m.json, f"registry {ref.registry} ({ref})")
+        return manifests.pick(found, p)
     return manifests.Entry(p, m.digest, m.media_type, len(m.body))
 
 
@@ -538,7 +553,7 @@ def _config_digest(m: Manifest) -> str | None:
         return None
     config = m.json.get("config")
     digest = config.get("digest") if isinstance(config, dict) else None
-    return digest if isinstance(digest, str) and _SHA256.fullmatch(digest) else None
+    return digest if isinstance(digest, str) and manifests.valid_digest(digest) else None
 
 
 def _push_tag(
@@ -548,19 +563,33 @@ def _push_tag(
     p: Platform,
     passthrough: Sequence[str],
     timeout: float | None = None,
-) -> str:
+) -> str | None:
+    """docker push of one tag, retried when the registry failed; the digest docker reported
+    (its last line), None when it printed none (-q prints the name only)."""
     label = p.suffix
+    name = ImageRef.parse(tag).tag
+    digests: list[str] = []
+
+    def on_line(line: str) -> None:
+        found = _PUSHED.match(line)
+        if found and found.group(1) == name:
+            digests.append(found.group(2))
+        out.line(label, line)
+
     for attempt in range(RETRIES + 1):
+        digests.clear()
         try:
             docker.stream(
                 "push",
                 *passthrough,
                 tag,
-                on_line=lambda line: out.line(label, line),
+                on_line=on_line,
                 platform=str(p),
                 timeout=timeout,
             )
-            return tag
+            if not digests:
+                return None
+            return manifests.check_digest(digests[-1], f"docker push {tag}")
         except DockerError as e:
             text = "\n".join(e.tail(10)).lower()
             if any(a in text for a in _AUTH):
@@ -623,16 +652,37 @@ def _push_timeout() -> float | None:
     return seconds
 
 
-def _pushed_entry(registry: Registry, ref: ImageRef, p: Platform) -> manifests.Entry:
+def _pushed_entry(
+    registry: Registry,
+    ref: ImageRef,
+    p: Platform,
+    pushed: str | None,
+    image_id: str,
+    *,
+    target: ImageRef,
+) -> manifests.Entry:
     """The image manifest a per-arch tag points at; inside an index (containerd store), the
-    entry for its platform (attestations are left out of the list)."""
+    entry for its platform (attestations are left out of the list).
+
+    The tag must still hold what was pushed: the digest docker push reported (pushed), or
+    without one the local image (image_id), else a DockermaError. Another push to the same
+    tag between ours and this read must not get into the list.
+    """
     try:
         m = registry.get_manifest(ref)
     except NotFound:
         raise DockermaError(
             f"{ref} is not in the registry after docker push; push it again"
         ) from None
-    entry = _entry(m, p)
+    ours = m.digest == pushed if pushed else _is_image(m, image_id)
+    if not ours:
+        what = f"the {pushed} docker push reported" if pushed else f"the local image {image_id}"
+        raise DockermaError(
+            f"{ref} in the registry is {m.digest}, not {what}: another push to that tag "
+            f"since ours? no manifest list {target.with_tag(target.tag_or_latest)} was "
+            "written; push again"
+        )
+    entry = _entry(m, p, ref)
     if entry is None:
         raise DockermaError(f"{ref} is an index without a {p} image; rebuild it")
     return entry
@@ -646,7 +696,8 @@ def verify(
 ) -> None:
     """Read the list back (unless m is that read) and check every entry's digest and platform."""
     m = m if m is not None else registry.get_manifest(ref)
-    got = {(e.digest, str(e.platform)) for e in manifests.entries(m.json)}
+    found = manifests.entries(m.json, f"registry {ref.registry} ({ref})")
+    got = {(e.digest, str(e.platform)) for e in found}
     want = {(e.digest, str(p)) for e, p in items}
     if got != want:
         raise DockermaError(

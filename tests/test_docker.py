@@ -230,6 +230,14 @@ def test_global_options_reach_every_push_call(
             INFO_RULE,
             {"match": ["image", "ls"], "stdout": "".join(json.dumps(r) + "\n" for r in rows)},
             {"match": ["image", "inspect"], "stdout": json.dumps(inspected)},
+            # what docker push reports it uploaded: what FakeRegistry then holds for the tag
+            *(
+                {
+                    "match": ["push", f"{name}:v1-{arch}"],
+                    "stdout": f"v1-{arch}: digest: {sha(f'{name}:v1-{arch}')} size: 528\n",
+                }
+                for arch in ("amd64", "arm64")
+            ),
         ]
     )
     res = run_dockerma(*GLOBAL_ARGS, "push", f"{name}:v1")
