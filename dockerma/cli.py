@@ -16,7 +16,8 @@ from typing import Any, NoReturn
 
 import click
 
-from dockerma import __version__, docker
+from dockerma import __version__
+from dockerma.engine import docker
 from dockerma.errors import DockerError, DockermaError, Interrupted
 from dockerma.output import PrintableFormatter, printable
 
@@ -173,7 +174,7 @@ def build(ctx: click.Context, docker_args: Sequence[str], **kwargs: Any) -> None
 
     parse_build(docker_args)  # a usage error never starts docker
     _docker(ctx).prefetch(*docker.ENGINE_PROBE)  # runs while the imports below run
-    from dockerma import build as build_mod
+    from dockerma.flows import build as build_mod
 
     ctx.exit(build_mod.run(_docker(ctx), list(docker_args), **kwargs))
 
@@ -217,7 +218,7 @@ def push(ctx: click.Context, docker_args: Sequence[str], **kwargs: Any) -> None:
 
     `docker push` options (-q, --disable-content-trust, -a) are accepted and passed on.
     """
-    from dockerma.images import push_probes
+    from dockerma.engine.images import push_probes
     from dockerma.options import parse_push
 
     parsed = parse_push(docker_args)  # a usage error never starts docker
@@ -225,7 +226,7 @@ def push(ctx: click.Context, docker_args: Sequence[str], **kwargs: Any) -> None:
     if probes:  # (none for a NAME push refuses: that usage error starts no docker either)
         for call in (docker.ENGINE_PROBE, *probes):
             _docker(ctx).prefetch(*call)  # they run while the imports below run
-    from dockerma import push as push_mod
+    from dockerma.flows import push as push_mod
 
     ctx.exit(push_mod.run(_docker(ctx), list(docker_args), **kwargs))
 

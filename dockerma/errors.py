@@ -6,7 +6,7 @@ import shlex
 import signal
 from collections.abc import Sequence
 
-from dockerma.masking import redact
+from dockerma.core.masking import redact
 from dockerma.output import printable
 
 

@@ -10,7 +10,7 @@ import threading
 from collections.abc import Sequence
 from typing import TextIO
 
-from dockerma.masking import mask_urls
+from dockerma.core.masking import mask_urls
 
 _COLOURS = ("36", "35", "33", "32", "34", "31", "96", "95", "93", "92")
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from dockerma import builders
+from dockerma.core.platforms import Platform
+from dockerma.engine import builders
 from dockerma.errors import UsageError
-from dockerma.platforms import Platform
 
 TARGETS = [Platform.parse("amd64"), Platform.parse("arm64")]
 

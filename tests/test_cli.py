@@ -208,8 +208,8 @@ INTERRUPTS = [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 143)]
 INTERRUPT_IDS = ["SIGINT", "SIGTERM", "SIGHUP"]
 # dockerma with the fake registry of test_docker (push reads and writes the registry itself).
 DRIVER = (
-    "import dockerma.push; from tests.test_docker import FakeRegistry; "
-    "dockerma.push.Registry = FakeRegistry; from dockerma.cli import main; main()"
+    "import dockerma.flows.push; from tests.test_docker import FakeRegistry; "
+    "dockerma.flows.push.Registry = FakeRegistry; from dockerma.cli import main; main()"
 )
 REPO = Path(__file__).resolve().parent.parent
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from dockerma import credentials
 from dockerma.errors import DockermaError
+from dockerma.registry import credentials
 
 PASSWORD = "pa55-w0rd-never-shown"
 

@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from dockerma import docker
-from dockerma.docker import (
+from dockerma.core.manifests import DOCKER_MANIFEST
+from dockerma.engine import docker
+from dockerma.engine.docker import (
     Docker,
     GlobalOptions,
     drop_prefetched,
@@ -23,8 +24,7 @@ from dockerma.docker import (
     running_children,
 )
 from dockerma.errors import DockerError, DockermaError, DockerNotFound
-from dockerma.manifests import DOCKER_MANIFEST
-from dockerma.registry import Manifest
+from dockerma.registry.client import Manifest
 
 from .conftest import FakeDocker
 
@@ -209,7 +209,7 @@ class FakeRegistry:
 def test_global_options_reach_every_push_call(
     fake_docker: FakeDocker, run_dockerma: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("dockerma.push.Registry", FakeRegistry)
+    monkeypatch.setattr("dockerma.flows.push.Registry", FakeRegistry)
     name = "localhost:5000/team/app"
     rows = [
         {"ID": "aaaaaaaaaaaa", "Repository": name, "Tag": "v1-amd64"},
@@ -420,7 +420,7 @@ def test_a_silent_docker_stub_still_builds_with_a_warning(
     (ctx / "Dockerfile").write_text("# dockerma archs:amd64,arm64:\nFROM scratch\nCOPY hello /\n")
     (ctx / "hello").write_text("hi\n")
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("dockerma.engine.emulation_available", lambda p, *a: True)
+    monkeypatch.setattr("dockerma.engine.probe.emulation_available", lambda p, *a: True)
     fake_docker.script([])
     res = run_dockerma("build", "--build-arg", "A=1", "-t", "app:v1", "ctx")
     assert res.code == 0, res.err

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from dockerma.dockerfile import (
+from dockerma.core.dockerfile import (
     Dockerfile,
     external_images,
     is_external,
@@ -14,9 +14,9 @@ from dockerma.dockerfile import (
     resolve_base,
     stage_platform,
 )
+from dockerma.core.platforms import Platform
+from dockerma.core.references import ImageRef
 from dockerma.errors import DockermaError
-from dockerma.platforms import Platform
-from dockerma.references import ImageRef
 
 DATA = Path(__file__).parent / "data" / "dockerfiles"
 AMD64 = Platform.parse("amd64")

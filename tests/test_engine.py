@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from dockerma.docker import Docker, GlobalOptions
-from dockerma.engine import EngineInfo, emulation_available, parse_info, probe, runs_natively
+from dockerma.core.platforms import Platform
+from dockerma.engine.docker import Docker, GlobalOptions
+from dockerma.engine.probe import EngineInfo, emulation_available, parse_info, probe, runs_natively
 from dockerma.errors import DockermaError
-from dockerma.platforms import Platform
 
 from .conftest import FakeDocker
 

@@ -7,14 +7,14 @@ from typing import Any
 
 import pytest
 
-from dockerma import docker
-from dockerma.docker import Docker
+from dockerma.core.platforms import ALL_SUFFIXES, BY_SUFFIX, Platform, from_suffix
+from dockerma.core.references import ImageRef
+from dockerma.engine import docker
+from dockerma.engine.docker import Docker
+from dockerma.engine.images import candidates, find_tagged, inspect_platforms, listing, push_probes
 from dockerma.errors import DockermaError
-from dockerma.images import candidates, find_tagged, inspect_platforms, listing, push_probes
-from dockerma.platforms import ALL_SUFFIXES, BY_SUFFIX, Platform, from_suffix
-from dockerma.push import check_platforms
-from dockerma.references import ImageRef
-from dockerma.results import ArchResult
+from dockerma.flows.push import check_platforms
+from dockerma.flows.results import ArchResult
 
 from .conftest import FakeDocker
 

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from dockerma import dockerfile, inject
+from dockerma.core import dockerfile, inject
+from dockerma.core.platforms import Platform
+from dockerma.core.references import ImageRef
 from dockerma.errors import DockermaError
-from dockerma.platforms import Platform
-from dockerma.references import ImageRef
 
 DATA = Path(__file__).parent / "data" / "dockerfiles"
 AMD64 = Platform.parse("amd64")

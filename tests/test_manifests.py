@@ -15,9 +15,8 @@ from typing import Any
 
 import pytest
 
-from dockerma import manifests
-from dockerma.errors import DockermaError
-from dockerma.manifests import (
+from dockerma.core import manifests
+from dockerma.core.manifests import (
     DOCKER_LIST,
     DOCKER_MANIFEST,
     OCI_INDEX,
@@ -30,7 +29,8 @@ from dockerma.manifests import (
     media_type,
     pick,
 )
-from dockerma.platforms import Platform
+from dockerma.core.platforms import Platform
+from dockerma.errors import DockermaError
 
 DATA = Path(__file__).parent / "data" / "manifests"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dockerma.masking import mask_urls, redact, secret_values
+from dockerma.core.masking import mask_urls, redact, secret_values
 
 
 @pytest.mark.parametrize(

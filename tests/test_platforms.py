@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from dockerma.core.platforms import BY_SUFFIX, Platform, from_suffix, host_platform, parse_list
 from dockerma.errors import DockermaError
-from dockerma.platforms import BY_SUFFIX, Platform, from_suffix, host_platform, parse_list
 
 AMD64 = Platform("linux", "amd64")
 I386 = Platform("linux", "386")

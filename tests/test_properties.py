@@ -20,10 +20,10 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from dockerma import dockerfile, platforms
+from dockerma.core import dockerfile, platforms
+from dockerma.core.platforms import Platform, from_suffix, parse_list
+from dockerma.core.references import MAX_TAG, ImageRef
 from dockerma.errors import DockermaError
-from dockerma.platforms import Platform, from_suffix, parse_list
-from dockerma.references import MAX_TAG, ImageRef
 
 FAST = settings(max_examples=1000, deadline=None)
 DOCKERFILES = settings(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from dockerma.core.references import MAX_TAG, ImageRef, is_loopback
 from dockerma.errors import DockermaError
-from dockerma.references import MAX_TAG, ImageRef, is_loopback
 
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 

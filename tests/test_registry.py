@@ -24,10 +24,10 @@ from typing import Any
 
 import pytest
 
-from dockerma import registry as registry_module
+from dockerma.core.references import ImageRef
 from dockerma.errors import DockermaError
-from dockerma.references import ImageRef
-from dockerma.registry import (
+from dockerma.registry import client as registry_module
+from dockerma.registry.client import (
     DOCKER_LIST,
     DOCKER_MANIFEST,
     OCI_INDEX,

@@ -6,9 +6,9 @@ import tarfile
 
 import pytest
 
-from dockerma import scratch
-from dockerma.dockerfile import parse, render
-from dockerma.platforms import Platform
+from dockerma.core import scratch
+from dockerma.core.dockerfile import parse, render
+from dockerma.core.platforms import Platform
 
 
 @pytest.mark.parametrize(

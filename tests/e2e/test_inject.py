@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from dockerma.inject import SUPPORTED
+from dockerma.core.inject import SUPPORTED
 from tests.e2e.conftest import REQUIRE, Engine, snapshot, write
 from tests.e2e.crossbuild import standin
 

@@ -8,8 +8,8 @@ import urllib.error
 
 import pytest
 
-from dockerma import scratch
-from dockerma.platforms import Platform
+from dockerma.core import scratch
+from dockerma.core.platforms import Platform
 from tests.e2e.conftest import write
 
 pytestmark = pytest.mark.e2e

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dockerma.docker import ENGINE_PROBE, Docker
+from dockerma.core.platforms import Platform, host_platform
+from dockerma.engine.docker import ENGINE_PROBE, Docker
 from dockerma.errors import DockerError, DockermaError
-from dockerma.platforms import Platform, host_platform
 
 BINFMT_DIR = Path("/proc/sys/fs/binfmt_misc")
 

@@ -27,9 +27,10 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from dockerma import credentials, manifests
+from dockerma.core import manifests
+from dockerma.core.references import ImageRef, is_loopback
 from dockerma.errors import DockermaError
-from dockerma.references import ImageRef, is_loopback
+from dockerma.registry import credentials
 
 log = logging.getLogger("dockerma")
 

@@ -10,12 +10,12 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from dockerma import manifests
+from dockerma.core import manifests
+from dockerma.core.platforms import Platform
+from dockerma.core.references import ImageRef
 from dockerma.errors import DockermaError
 from dockerma.parallel import run_each
-from dockerma.platforms import Platform
-from dockerma.references import ImageRef
-from dockerma.registry import NotFound, Registry
+from dockerma.registry.client import NotFound, Registry
 
 
 @dataclass(frozen=True)

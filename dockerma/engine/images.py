@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from dockerma.docker import Docker
+from dockerma.core.platforms import ALL_SUFFIXES, BY_SUFFIX, Platform
+from dockerma.core.references import ImageRef
+from dockerma.engine.docker import Docker
 from dockerma.errors import DockermaError
-from dockerma.platforms import ALL_SUFFIXES, BY_SUFFIX, Platform
-from dockerma.references import ImageRef
 
 
 def inspect_platforms(docker: Docker, refs: Sequence[str]) -> list[tuple[str, Platform]]:

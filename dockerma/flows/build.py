@@ -15,21 +15,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-# inject, metadata, scratch and push are imported where an option or Dockerfile needs them:
-# every module imported here is paid for before the first docker build starts.
-from dockerma import baseimages, builders, dockerfile, engine, images, smoke
-from dockerma.docker import Docker, display
+from dockerma.core import dockerfile
+from dockerma.core.platforms import Platform, parse_list
+from dockerma.core.references import ImageRef
+from dockerma.engine import builders, images
+from dockerma.engine import probe as engine
+from dockerma.engine.docker import Docker, display
 from dockerma.errors import DockerError, DockermaError, UsageError
+from dockerma.flows import smoke
+from dockerma.flows.results import ArchResult
 from dockerma.options import BuildArgs, parse_build
 from dockerma.output import Output
 from dockerma.parallel import run_each
-from dockerma.platforms import Platform, parse_list
-from dockerma.references import ImageRef
-from dockerma.registry import Registry
-from dockerma.results import ArchResult
+
+# inject, metadata, scratch and push are imported where an option or Dockerfile needs them:
+# every module imported here is paid for before the first docker build starts.
+from dockerma.registry import bases as baseimages
+from dockerma.registry.client import Registry
 
 if TYPE_CHECKING:
-    from dockerma.push import Lookups
+    from dockerma.flows.push import Lookups
 
 AUTO_ARGS = (
     "TARGETPLATFORM",
@@ -221,13 +226,13 @@ def run(
     if args.target:
         _final_stage(df, args.target)
     if metadata_file:
-        from dockerma import metadata
+        from dockerma.flows import metadata
 
         metadata.check(metadata_file)
     if push and not tags:
         raise UsageError("--push needs at least one -t NAME[:TAG] to push")
     if strategy == "inject":
-        from dockerma import inject
+        from dockerma.core import inject
 
         inject.check(targets, cross_build_image)
 
@@ -319,7 +324,7 @@ def run(
                 if push and result.ok:
                     with ahead_lock:
                         if not ahead:
-                            from dockerma import push as push_mod
+                            from dockerma.flows import push as push_mod
 
                             lookups = push_mod.Lookups(registry, tags, targets)
                             ahead.append((time.monotonic(), lookups))
@@ -339,7 +344,7 @@ def run(
             if lookups is not None and not fresh:
                 # The last build took a while longer: what the registry held may have changed.
                 # (Such builds made new images: the reads run beside the docker inspect.)
-                from dockerma import push as push_mod
+                from dockerma.flows import push as push_mod
 
                 lookups.settle()
                 lookups = push_mod.Lookups(registry, tags, targets)
@@ -365,7 +370,7 @@ def run(
                 lookups.settle()  # none of its reads may log after the error line
             lists: dict[str, str] = {}
             if not failed and push:
-                from dockerma import push as push_mod
+                from dockerma.flows import push as push_mod
 
                 lists = push_mod.publish(
                     {p: n.docker for p, n in nodes.items()},
@@ -379,7 +384,7 @@ def run(
                     lookups=lookups,
                 )
             if metadata_file:
-                from dockerma import metadata
+                from dockerma.flows import metadata
 
                 metadata.write(metadata_file, results, lists)
             if failed:
@@ -398,7 +403,7 @@ def run(
                 )
             return 0
         except BaseException:
-            from dockerma.docker import terminate_children
+            from dockerma.engine.docker import terminate_children
 
             terminate_children()
             raise
@@ -473,7 +478,7 @@ def _plan(
         # --platform= on scratch is ignored) starts from an empty image of the target's.
         wide = []
         if cross_build_image is None:
-            from dockerma import scratch
+            from dockerma.core import scratch
 
             stand_in = scratch.tag(target)
         elif _final_stage(df, args.target).base.lower() == "scratch":
@@ -485,7 +490,7 @@ def _plan(
     if cross_build_image is None:
         render: Callable[..., str] = functools.partial(dockerfile.render, scratch=stand_in)
     else:
-        from dockerma import inject
+        from dockerma.core import inject
 
         render = functools.partial(inject.render, cross_build_image=cross_build_image)
     rendered = render(
@@ -564,7 +569,7 @@ def _build_one(
     start = time.monotonic()
     try:
         if plan.scratch is not None:
-            from dockerma import scratch
+            from dockerma.core import scratch
 
             scratch.ensure(docker, plan.platform)
         docker.stream(

@@ -20,8 +20,8 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+from dockerma.core.masking import redact, secret_values
 from dockerma.errors import DockerError, DockermaError, DockerNotFound, Interrupted
-from dockerma.masking import redact, secret_values
 
 log = logging.getLogger("dockerma")
 

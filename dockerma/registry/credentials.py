@@ -13,7 +13,7 @@ import shlex
 from collections.abc import Mapping
 from typing import Any
 
-from dockerma import docker
+from dockerma.engine import docker
 from dockerma.errors import DockermaError
 
 # docker keeps Docker Hub's credentials under the old v1 index URL, not under "docker.io".

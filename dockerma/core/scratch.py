@@ -15,9 +15,9 @@ import io
 import json
 import tarfile
 
-from dockerma.docker import Docker
+from dockerma.core.platforms import Platform
+from dockerma.engine.docker import Docker
 from dockerma.errors import DockermaError
-from dockerma.platforms import Platform
 
 REPOSITORY = "dockerma-scratch"
 

@@ -12,17 +12,20 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
-from dockerma import builders, credentials, manifests, metadata, smoke
-from dockerma.docker import Docker
+from dockerma.core import manifests
+from dockerma.core.platforms import BY_SUFFIX, Platform, from_suffix
+from dockerma.core.references import ImageRef
+from dockerma.engine import builders
+from dockerma.engine.docker import Docker
+from dockerma.engine.images import find_tagged, inspect_platforms, listing, mismatch, same_platform
 from dockerma.errors import DockerError, DockermaError, UsageError
-from dockerma.images import find_tagged, inspect_platforms, listing, mismatch, same_platform
+from dockerma.flows import metadata, smoke
+from dockerma.flows.results import ArchResult
 from dockerma.options import parse_push
 from dockerma.output import Output
 from dockerma.parallel import run_each
-from dockerma.platforms import BY_SUFFIX, Platform, from_suffix
-from dockerma.references import ImageRef
-from dockerma.registry import Manifest, NotFound, Registry, sha256_digest
-from dockerma.results import ArchResult
+from dockerma.registry import credentials
+from dockerma.registry.client import Manifest, NotFound, Registry, sha256_digest
 
 log = logging.getLogger(__name__)
 

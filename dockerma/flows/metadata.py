@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from dockerma.errors import DockermaError, UsageError
-from dockerma.results import ArchResult
+from dockerma.flows.results import ArchResult
 
 
 def document(results: Sequence[ArchResult], lists: Mapping[str, str]) -> dict[str, Any]:

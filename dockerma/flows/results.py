@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from dockerma.docker import Docker
-from dockerma.platforms import Platform
-from dockerma.smoke import SmokeResult
+from dockerma.core.platforms import Platform
+from dockerma.engine.docker import Docker
+from dockerma.flows.smoke import SmokeResult
 
 
 @dataclass

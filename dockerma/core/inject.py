@@ -48,10 +48,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 
-from dockerma import dockerfile
-from dockerma.dockerfile import Dockerfile
+from dockerma.core import dockerfile
+from dockerma.core.dockerfile import Dockerfile
+from dockerma.core.platforms import Platform
 from dockerma.errors import DockermaError
-from dockerma.platforms import Platform
 
 # Platform suffix → the directory under /cross-build in the cross-build image (the names of
 # monsonnl/qemu-wrap-build-files, the seed's default).

@@ -8,9 +8,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from dockerma.docker import Docker
+from dockerma.core.platforms import Platform
+from dockerma.engine.docker import Docker
 from dockerma.errors import DockermaError
-from dockerma.platforms import Platform
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,11 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from dockerma import engine
-from dockerma.docker import Docker
+from dockerma.core.platforms import Platform
+from dockerma.engine import probe as engine
+from dockerma.engine.docker import Docker
 from dockerma.errors import DockermaError, UsageError
 from dockerma.parallel import run_each
-from dockerma.platforms import Platform
 
 LOCAL = "local"
 ENV = "DOCKERMA_BUILDERS"

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 
 from dockerfile_parse import DockerfileParser
 
+from dockerma.core.platforms import Platform, parse_list
+from dockerma.core.references import ImageRef
 from dockerma.errors import DockermaError
-from dockerma.platforms import Platform, parse_list
-from dockerma.references import ImageRef
 
 # BuildKit's parser directives: `# name=value` lines at the very top of the file, before any
 # other comment, blank line or instruction. `check` (dockerfile 1.8) is newer than

@@ -1,0 +1,1 @@
+"""Pure: platforms, references, Dockerfile scan/render/inject, manifests, masking. No I/O."""

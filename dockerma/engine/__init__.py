@@ -1,0 +1,1 @@
+"""The docker engine side: the process runner, the docker CLI, probing, builders, local images."""

@@ -1,0 +1,1 @@
+"""The build and push flows, the smoke tests and the metadata they write."""

@@ -1,0 +1,1 @@
+"""The registry side: a small client over a transport, with auth and docker's credentials."""
