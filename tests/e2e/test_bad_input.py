@@ -1,7 +1,7 @@
 """Bad input, table-driven: every case is refused with one clear line and leaves no trace.
 
 Each case runs `python -m dockerma` as a subprocess against the test bed's classic engine
-and checks the contract of PRODUCT.md §3/§5: exit 2 for usage errors (bad options, option
+and checks dockerma's error contract: exit 2 for usage errors (bad options, option
 values and arguments on the command line), 1 for everything else; stderr ends with exactly
 one `dockerma: error: ` line and shows no traceback; the user's files are byte-identical;
 no image is created (every build carries a unique --label, so even an image under an
@@ -12,8 +12,8 @@ named Dockerfile, a FIFO named Dockerfile (a naive read blocks for ever) and a s
 stand in for them.
 
 Huge Dockerfiles: 5 MB of garbage, of one instruction continued over 870 000 lines and of
-520 000 unterminated heredocs are each refused within 30 s (measured: 5-7 s each; the
-last two took minutes to hours before dockerfile.py stopped being quadratic on them).
+520 000 unterminated heredocs are each refused within 30 s (the last two guard against
+dockerfile.py becoming quadratic on them again).
 """
 
 from __future__ import annotations
@@ -32,14 +32,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e import conftest as e2e
 from tests.e2e.conftest import Engine, snapshot
 
 pytestmark = pytest.mark.e2e
-
-# The test bed's fixtures, for this module outside tests/e2e/.
-bed = e2e.bed
-classic = e2e.classic
 
 FIVE_MB = 5 * 1024 * 1024
 DIGEST = "sha256:" + "ab" * 32
@@ -721,7 +716,7 @@ def test_duplicate_architectures_are_built_once(
 def test_archs_comment_after_the_first_instruction_is_not_read(
     classic: Engine, tmp_path: Path, dockerfile: str, cli: tuple[str, ...], expected: str
 ) -> None:
-    # PRODUCT.md §1: the comment is read before the first instruction; a later one is an
+    # The comment is read before the first instruction (README); a later one is an
     # ordinary comment, neither an error nor a second list.
     ctx = tmp_path / "ctx"
     ctx.mkdir()
