@@ -1,46 +1,6 @@
-"""The `inject` strategy: the seed's cross-build shim, for build machines without binfmt_misc.
-
-The rendered Dockerfile is the `emulate` one (`dockerfile.render`: every external base pinned
-to the architecture's digest) with a first stage
-
-    FROM <cross-build image, pinned for the build machine> AS dockerma_build_files
-
-(its tools run on the build machine, not in the target's architecture) and, in every stage
-that is not scratch (PRODUCT.md §3: whatever its platform, and with or without a RUN),
-
-    FROM …                                    # the stage's own FROM
-    COPY --from=dockerma_build_files /cross-build/<dir>/bin /bin
-    RUN ["cross-build-start"]                 # /bin/sh becomes a shim that runs it in QEMU
-    …                                         # the stage's instructions, untouched
-    RUN ["cross-build-end"]                   # the real /bin/sh is back
-
-(a stage that is only its FROM gets the three lines after it) so that no image, intermediate
-or final, keeps the shim active. Which files each stage gets:
-
-- a `FROM scratch` stage has no shell: nothing;
-- a stage FROM an earlier stage has the platform of the image at the root of that chain
-  (scratch stays scratch, a `FROM --platform=$BUILDPLATFORM` root keeps the build machine's)
-  and gets its own COPY and start/end like any other stage;
-- every other stage gets the files of its own platform, as PRODUCT.md promises and the seed
-  did: a `FROM --platform=$BUILDPLATFORM` stage gets the build machine's (`x86_64` on an
-  amd64 host, where the cross-build image's start/end steps do nothing), a stage of the
-  host's own architecture too; a stage of a platform the image has no files for (s390x, …)
-  is an error, with or without a RUN;
-- only when every stage is scratch is the rendering exactly the `emulate` one, without the
-  extra first stage;
-- a stage with a USER instruction would run `cross-build-end` as that user, who cannot put
-  /bin/sh back: `USER 0:0` goes before it and the stage's last USER instruction is repeated
-  after it.
-
-Numeric stage references move past the new first stage: `COPY --from=N` and
-`RUN --mount=…,from=N` become N+1. Not inside ONBUILD (its numbers belong to the downstream
-build), and not `FROM N`, which docker reads as an image name (`docker.io/library/N`). Every
-other line is kept byte for byte.
-
-Limits of the approach (as with the seed): only RUN's shell form goes through /bin/sh, so an
-exec-form `RUN ["/bin/x"]` or a `SHELL ["/bin/bash", "-c"]` stage runs the foreign binary
-directly; a base image whose USER is not root, or that has no /bin/sh, cannot run
-`cross-build-start` - in any stage, as every stage that is not scratch gets it.
+"""The `inject` strategy: the original dockerma's cross-build shim, for build machines without
+binfmt_misc. What it adds to the rendered Dockerfile, stage by stage, and its limits:
+docs/strategies.md.
 """
 
 from __future__ import annotations
@@ -48,13 +8,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 
-from dockerma.core import dockerfile
+from dockerma.core import dockerfile, dockerfile_lines
 from dockerma.core.dockerfile import Dockerfile
+from dockerma.core.dockerfile_lines import Scanned, line_ending
 from dockerma.core.platforms import Platform
 from dockerma.errors import DockermaError
 
 # Platform suffix → the directory under /cross-build in the cross-build image (the names of
-# monsonnl/qemu-wrap-build-files, the seed's default).
+# monsonnl/qemu-wrap-build-files, the original dockerma's default).
 SUPPORTED: dict[str, str] = {"amd64": "x86_64", "arm": "arm32v7", "arm64": "arm64v8"}
 STAGE = "dockerma_build_files"
 START = 'RUN ["cross-build-start"]'
@@ -64,7 +25,6 @@ _DIGITS = re.compile(r"[0-9]+")
 _COPY_FROM = re.compile(r"(--from=)([0-9]+)", re.IGNORECASE)
 _MOUNT = "--mount="
 _WORD = re.compile(r"\S+")
-_CONTINUATION = {"\\": re.compile(r"\\[ \t]*$"), "`": re.compile(r"`[ \t]*$")}
 
 
 def supported(platform: Platform) -> bool:
@@ -103,40 +63,17 @@ def render(
     text = dockerfile.render(df, target=target, build=build, build_args=build_args, pin=pin)
     # dockerfile.render replaced FROM lines only: the rendered file has the same stages and
     # instructions, at other line numbers.
-    bom, lines, escape, instructions = _scanned(text)
-    plan = _plan(
-        df,
-        lines,
-        instructions,
-        target=target,
-        build=build,
-        build_args=build_args,
-        image=cross_build_image,
-    )
+    scanned = dockerfile_lines.read(text)
+    natures = _natures(df, target=target, build=build, build_args=build_args)
+    plan = _plan(df, scanned, natures, cross_build_image)
     if not plan:
         return text
-    for insn in instructions:
+    for insn in scanned.instructions:
         if insn.keyword in ("COPY", "RUN"):
-            _shift_stage_numbers(lines, insn.keyword, insn.startline, escape)
-
-    first_from = next(insn.startline for insn in instructions if insn.keyword == "FROM")
-    newline = next((_ending(line) for line in lines if _ending(line)), "\n")
-    out: list[str] = []
-    for number, line in enumerate(lines):
-        if number == first_from:
-            pinned = pin(cross_build_image, build)
-            what = f"the pinned reference of {cross_build_image} ({build})"
-            out.append(f"FROM {dockerfile.safe_word(pinned, what)} AS {STAGE}{newline}")
-        if number in plan:
-            ending = _ending(line) or newline
-            out.append(line.rstrip("\r\n") + ending)
-            out.extend(dockerfile.safe_word(extra, "a line") + ending for extra in plan[number])
-        else:
-            out.append(line)
-    result = bom + "".join(out)
-    if len(lines) - 1 in plan and not _ending(lines[-1]):
-        result = result[: -len(newline)]  # the file had no final newline: neither has this
-    return result
+            _shift_stage_numbers(scanned.lines, insn.keyword, insn.startline, scanned.escape)
+    pinned = pin(cross_build_image, build)
+    what = f"the pinned reference of {cross_build_image} ({build})"
+    return _inserted(scanned, plan, f"FROM {dockerfile.safe_word(pinned, what)} AS {STAGE}")
 
 
 def uses_build_files(
@@ -149,44 +86,40 @@ def uses_build_files(
 ) -> bool:
     """Whether `render` adds the cross-build stage for this target, so needs the image pinned
     for `build`: False only when every stage is scratch."""
-    _, lines, _, instructions = _scanned(df.content)
-    return bool(
-        _plan(
-            df,
-            lines,
-            instructions,
-            target=target,
-            build=build,
-            build_args=build_args,
-            image=cross_build_image,
-        )
-    )
+    natures = _natures(df, target=target, build=build, build_args=build_args)
+    return bool(_plan(df, dockerfile_lines.read(df.content), natures, cross_build_image))
 
 
-def _scanned(text: str) -> tuple[str, list[str], str, list[dockerfile._Instruction]]:
-    """The byte order mark, the lines without it, the escape token and the instructions."""
-    lines = dockerfile._split_lines(text)
-    bom = ""
-    if lines and lines[0].startswith("\ufeff"):
-        bom, lines[0] = "\ufeff", lines[0][1:]
-    escape, feed = dockerfile._parser_directives(lines)
-    instructions, _ = dockerfile._scan(lines, feed, escape)
-    return bom, lines, escape, instructions
+def _inserted(scanned: Scanned, plan: Mapping[int, list[str]], first_stage: str) -> str:
+    """The scanned lines with `first_stage` before the first FROM and the planned lines."""
+    lines, instructions = scanned.lines, scanned.instructions
+    first_from = next(insn.startline for insn in instructions if insn.keyword == "FROM")
+    newline = next((line_ending(line) for line in lines if line_ending(line)), "\n")
+    out: list[str] = []
+    for number, line in enumerate(lines):
+        if number == first_from:
+            out.append(first_stage + newline)
+        if number in plan:
+            ending = line_ending(line) or newline
+            out.append(line.rstrip("\r\n") + ending)
+            out.extend(dockerfile.safe_word(extra, "a line") + ending for extra in plan[number])
+        else:
+            out.append(line)
+    result = scanned.bom + "".join(out)
+    if len(lines) - 1 in plan and not line_ending(lines[-1]):
+        result = result[: -len(newline)]  # the file had no final newline: neither has this
+    return result
 
 
 def _plan(
     df: Dockerfile,
-    lines: list[str],
-    instructions: list[dockerfile._Instruction],
-    *,
-    target: Platform,
-    build: Platform,
-    build_args: Mapping[str, str],
+    scanned: Scanned,
+    natures: list[tuple[Platform | None, int | None]],
     image: str,
 ) -> dict[int, list[str]]:
     """Line number → the lines to insert after it; empty when every stage is scratch."""
+    lines, instructions = scanned.lines, scanned.instructions
     froms = [i for i, insn in enumerate(instructions) if insn.keyword == "FROM"]
-    natures = _natures(df, target=target, build=build, build_args=build_args)
     after: dict[int, list[str]] = {}
     users: list[list[str]] = []  # per stage, the USER instruction in effect at its end
     for stage, (nature, parent) in zip(df.stages, natures):
@@ -254,12 +187,6 @@ def _natures(
     return natures
 
 
-def _ending(line: str) -> str:
-    if line.endswith("\r\n"):
-        return "\r\n"
-    return "\n" if line.endswith("\n") else ""
-
-
 def _shift_stage_numbers(lines: list[str], keyword: str, start: int, escape: str) -> None:
     """Rewrite `--from=N` (COPY) and `--mount=…from=N…` (RUN) flags in place, as N+1.
 
@@ -276,7 +203,7 @@ def _shift_stage_numbers(lines: list[str], keyword: str, start: int, escape: str
         if not first and (not stripped or stripped.startswith("#")):
             number += 1
             continue
-        continuation = _CONTINUATION[escape].search(content)
+        continuation = dockerfile_lines.continuation(content, escape)
         words_end = continuation.start() if continuation else len(content)
         words = list(_WORD.finditer(content, 0, words_end))
         if first:
