@@ -75,7 +75,7 @@ class UsageError(DockermaError):
 
 class Interrupted(BaseException):
     """Ctrl-C, SIGTERM or SIGHUP: every docker child stopped, temp files removed, and exit
-    130 (SIGINT) or 143 (SIGTERM, and SIGHUP too: PRODUCT.md allows 130 or 143 only).
+    130 (SIGINT) or 143 (SIGTERM, and SIGHUP too: the README documents 130 or 143 only).
 
     A BaseException, as KeyboardInterrupt is: the handlers that keep one architecture's
     failure (`except DockermaError`, `except Exception`) must not take an interruption for

@@ -110,11 +110,12 @@ def test_tag_length_limit() -> None:
     assert "131" in str(info.value)
 
 
-def test_pinned_and_with_digest() -> None:
+def test_pinned_and_with_tag_drops_the_digest() -> None:
     ref = ImageRef.parse("localhost:5000/team/app:v1")
     assert ref.pinned(DIGEST) == f"localhost:5000/team/app@{DIGEST}"
-    assert str(ref.with_digest(DIGEST)) == f"localhost:5000/team/app:v1@{DIGEST}"
-    assert str(ref.with_digest(DIGEST).with_tag("v2")) == "localhost:5000/team/app:v2"
+    digested = ImageRef.parse(f"localhost:5000/team/app:v1@{DIGEST}")
+    assert str(digested) == f"localhost:5000/team/app:v1@{DIGEST}"
+    assert str(digested.with_tag("v2")) == "localhost:5000/team/app:v2"
 
 
 @pytest.mark.parametrize(

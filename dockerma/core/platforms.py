@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from dockerma.errors import DockermaError
 
-# containerd's normalisation (platforms.Normalize), plus the seed's meaning of bare `arm`.
+# containerd's normalisation (platforms.Normalize), plus the original dockerma's meaning of
+# bare `arm` (arm/v7).
 _ARCH_ALIASES: dict[str, tuple[str, str]] = {
     "amd64": ("amd64", ""),
     "x86_64": ("amd64", ""),
@@ -135,7 +136,7 @@ class Platform:
 
     @property
     def suffix(self) -> str:
-        """The tag suffix: `myapp:v1-arm` for arm/v7 (PRODUCT.md §2)."""
+        """The tag suffix: `myapp:v1-arm` for arm/v7 (the list is in the README, Usage)."""
         if self.arch == "arm":
             arch = "arm" if self.variant == "v7" else f"arm{self.variant}"
         elif self.arch == "arm64" and self.variant not in ("", "v8"):

@@ -8,7 +8,15 @@ from dataclasses import dataclass, replace
 
 from dockerma.errors import DockermaError
 
-DEFAULT_DOMAIN = "docker.io"
+# Docker Hub, under the names docker gives it: references without a registry live in
+# HUB_DOMAIN; docker treats its other names as that registry (references, credentials), its
+# registry API answers at HUB_API_HOST and docker keeps its credentials under HUB_CREDENTIALS_KEY
+# (the old v1 index URL). Its official images live under `library/`.
+HUB_DOMAIN = "docker.io"
+HUB_NAMES = frozenset({HUB_DOMAIN, "index.docker.io", "registry-1.docker.io"})
+HUB_API_HOST = "registry-1.docker.io"
+HUB_CREDENTIALS_KEY = "https://index.docker.io/v1/"
+_OFFICIAL = "library/"
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _DIGEST = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-fA-F0-9]{32,}$")
 _COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
@@ -62,26 +70,26 @@ class ImageRef:
     def familiar(self) -> str:
         """The repository as docker shows it (`docker image ls`, RepoTags): Docker Hub's
         `docker.io/` and `library/` left out."""
-        if self.registry != DEFAULT_DOMAIN:
+        if self.registry != HUB_DOMAIN:
             return self.name
         path = self.path
-        if path.startswith("library/") and path.count("/") == 1:
-            path = path.removeprefix("library/")
+        if path.startswith(_OFFICIAL) and path.count("/") == 1:
+            path = path.removeprefix(_OFFICIAL)
         return path
 
     @property
     def registry(self) -> str:
-        """The registry host[:port] the reference lives in (docker.io when none is named)."""
-        # docker treats Docker Hub's other names as docker.io (credentials, library/).
-        if self.domain in ("index.docker.io", "registry-1.docker.io"):
-            return DEFAULT_DOMAIN
-        return self.domain or DEFAULT_DOMAIN
+        """The registry host[:port] the reference lives in (docker.io when none is named, or
+        one of Docker Hub's other names)."""
+        if self.domain in HUB_NAMES:
+            return HUB_DOMAIN
+        return self.domain or HUB_DOMAIN
 
     @property
     def repository(self) -> str:
         """The repository path in the registry's API (`library/` for official images)."""
-        if self.registry == DEFAULT_DOMAIN and "/" not in self.path:
-            return f"library/{self.path}"
+        if self.registry == HUB_DOMAIN and "/" not in self.path:
+            return f"{_OFFICIAL}{self.path}"
         return self.path
 
     def with_tag(self, tag: str) -> ImageRef:
@@ -92,9 +100,6 @@ class ImageRef:
         if not _TAG.match(tag):
             raise DockermaError(f"invalid tag {tag!r}; use letters, digits, '_', '.' and '-'")
         return replace(self, tag=tag, digest="")
-
-    def with_digest(self, digest: str) -> ImageRef:
-        return replace(self, digest=digest)
 
     @property
     def tag_or_latest(self) -> str:

@@ -4,8 +4,9 @@ The classic builder labels a scratch stage with the host's architecture unless a
 `--platform` is given, and with one it refuses `COPY --from` a stage of another platform
 (a `FROM --platform=$BUILDPLATFORM` tool stage). The cross-compiling pattern needs both, so
 such a scratch stage starts from `dockerma-scratch:<suffix>` instead: no files, one empty
-layer, its config saying the target's platform. It is made with `docker load` (from a tar
-written here), since `docker import --platform` is ignored by docker 20.10.
+layer, its config saying the target's platform. dockerma.engine.scratch loads it with
+`docker load` (from the tar written here), since `docker import --platform` is ignored by
+docker 20.10.
 """
 
 from __future__ import annotations
@@ -16,8 +17,6 @@ import json
 import tarfile
 
 from dockerma.core.platforms import Platform
-from dockerma.engine.docker import Docker
-from dockerma.errors import DockermaError
 
 REPOSITORY = "dockerma-scratch"
 
@@ -59,18 +58,3 @@ def _tar(files: dict[str, bytes]) -> bytes:
             info.size = len(data)
             t.addfile(info, io.BytesIO(data))
     return out.getvalue()
-
-
-def ensure(docker: Docker, platform: Platform) -> str:
-    """The local stand-in image for `platform`, loaded into the engine when missing."""
-    name = tag(platform)
-    if docker.run("image", "inspect", name).returncode == 0:
-        return name
-    res = docker.run("load", input=image_tar(platform))
-    if res.returncode != 0:
-        raise DockermaError(
-            f"cannot load the empty base {name} for a FROM scratch stage: "
-            f"{(res.stderr or res.stdout).strip().splitlines()[-1:]}; build with BuildKit "
-            "(docker-buildx) instead"
-        )
-    return name

@@ -569,7 +569,7 @@ def _build_one(
     start = time.monotonic()
     try:
         if plan.scratch is not None:
-            from dockerma.core import scratch
+            from dockerma.engine import scratch
 
             scratch.ensure(docker, plan.platform)
         docker.stream(

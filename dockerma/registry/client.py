@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from dockerma.core import manifests
-from dockerma.core.references import ImageRef, is_loopback
+from dockerma.core.references import HUB_API_HOST, HUB_NAMES, ImageRef, is_loopback
 from dockerma.errors import DockermaError
 from dockerma.registry import credentials
 
@@ -43,8 +43,6 @@ OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 _ACCEPT = ", ".join((DOCKER_LIST, OCI_INDEX, DOCKER_MANIFEST, OCI_MANIFEST))
 
 # Docker Hub's API lives on another host than its name (and its credentials key).
-_HUB_API = "registry-1.docker.io"
-_HUB_NAMES = ("docker.io", "index.docker.io")
 
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -835,7 +833,7 @@ def _speaks_tls(resp: _Response) -> bool:
 
 
 def _api_host(registry: str) -> str:
-    return _HUB_API if registry.lower() in _HUB_NAMES else registry
+    return HUB_API_HOST if registry.lower() in HUB_NAMES else registry
 
 
 def _path(url: urllib.parse.SplitResult) -> str:

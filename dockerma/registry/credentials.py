@@ -13,12 +13,10 @@ import shlex
 from collections.abc import Mapping
 from typing import Any
 
+from dockerma.core.references import HUB_CREDENTIALS_KEY, HUB_NAMES
 from dockerma.engine import docker
 from dockerma.errors import DockermaError
 
-# docker keeps Docker Hub's credentials under the old v1 index URL, not under "docker.io".
-HUB_KEY = "https://index.docker.io/v1/"
-_HUB_NAMES = ("docker.io", "index.docker.io", "registry-1.docker.io")
 # The user name docker records with an identity token (an OAuth refresh token) instead of a
 # password, in config.json and in credential helpers alike.
 TOKEN_USER = "<token>"
@@ -44,7 +42,7 @@ def login_command(registry: str, config_dir: str | None) -> str:
 
 def server_address(registry: str) -> str:
     """The key docker files a registry's credentials under (and hands to credential helpers)."""
-    return HUB_KEY if registry.lower() in _HUB_NAMES else registry
+    return HUB_CREDENTIALS_KEY if registry.lower() in HUB_NAMES else registry
 
 
 def lookup(registry: str, *, config_dir: str | None) -> tuple[str, str] | None:
@@ -98,13 +96,13 @@ def _hostname(key: str) -> str:
 def _entry(section: object, registry: str) -> Any:
     if not isinstance(section, Mapping):
         return None
-    hub = registry.lower() in _HUB_NAMES
-    exact = HUB_KEY if hub else registry
+    hub = registry.lower() in HUB_NAMES
+    exact = HUB_CREDENTIALS_KEY if hub else registry
     if exact in section:
         return section[exact]
     for key, value in section.items():
         host = _hostname(str(key))
-        if (host.lower() in _HUB_NAMES) if hub else (host == registry):
+        if (host.lower() in HUB_NAMES) if hub else (host == registry):
             return value
     return None
 
