@@ -18,6 +18,7 @@ import click
 
 from dockerma import __version__
 from dockerma.engine import docker
+from dockerma.engine.readahead import ReadAhead
 from dockerma.errors import DockerError, DockermaError, Interrupted
 from dockerma.output import PrintableFormatter, printable
 
@@ -98,6 +99,16 @@ def _docker(ctx: click.Context) -> docker.Docker:
     return obj
 
 
+def _read_ahead(ctx: click.Context, *calls: tuple[str, ...]) -> None:
+    """Start the docker calls the flow makes first, now; the flow gets a Docker bound to them
+    (its same calls take their results). The ones never taken stop when the command ends."""
+    ahead = ReadAhead()
+    ctx.call_on_close(ahead.drop)
+    ctx.obj = _docker(ctx).with_read_ahead(ahead)
+    for call in calls:
+        ahead.start(ctx.obj, *call)
+
+
 @cli.command(context_settings=_SUBCOMMAND_SETTINGS)
 @click.option(
     "--platform",
@@ -173,7 +184,7 @@ def build(ctx: click.Context, docker_args: Sequence[str], **kwargs: Any) -> None
     from dockerma.options import parse_build
 
     parse_build(docker_args)  # a usage error never starts docker
-    _docker(ctx).prefetch(*docker.ENGINE_PROBE)  # runs while the imports below run
+    _read_ahead(ctx, docker.ENGINE_PROBE)  # runs while the imports below run
     from dockerma.flows import build as build_mod
 
     ctx.exit(build_mod.run(_docker(ctx), list(docker_args), **kwargs))
@@ -224,8 +235,7 @@ def push(ctx: click.Context, docker_args: Sequence[str], **kwargs: Any) -> None:
     parsed = parse_push(docker_args)  # a usage error never starts docker
     probes = push_probes(parsed.names[0], all_tags=parsed.all_tags)
     if probes:  # (none for a NAME push refuses: that usage error starts no docker either)
-        for call in (docker.ENGINE_PROBE, *probes):
-            _docker(ctx).prefetch(*call)  # they run while the imports below run
+        _read_ahead(ctx, docker.ENGINE_PROBE, *probes)  # they run while the imports below run
     from dockerma.flows import push as push_mod
 
     ctx.exit(push_mod.run(_docker(ctx), list(docker_args), **kwargs))
@@ -260,7 +270,6 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         code = _run(args, debug)
     except Interrupted as e:  # raised again by a second signal while leaving: hurry
         code = _interrupted(e.exit_code, e.signum)
-    docker.drop_prefetched()
     if argv is None:
         # The work is done: every docker child was waited for (or stopped, when interrupted)
         # and the temporary files are gone. Leave without the interpreter's clean-up, which

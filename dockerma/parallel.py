@@ -1,11 +1,12 @@
-"""Run work per platform on a bounded pool; keep results in order, report every failure."""
+"""The one place that runs work on threads: per item on a bounded pool (run_each), or one call
+in the background (start)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -47,3 +48,14 @@ def run_each(
     finally:
         # On Ctrl-C do not wait: the caller stops the docker children, which ends the workers.
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+def start(work: Callable[..., R], *args: Any) -> Future[R]:
+    """Call work(*args) on a thread of its own, now; the Future gives its value or raises its
+    error. For work that overlaps the caller's own (a registry read beside docker calls); a
+    thread each, so that one such call may wait for another without a deadlock."""
+    pool = ThreadPoolExecutor(max_workers=1)
+    try:
+        return pool.submit(work, *args)
+    finally:
+        pool.shutdown(wait=False)

@@ -14,15 +14,11 @@ from typing import Any
 import pytest
 
 from dockerma.core.manifests import DOCKER_MANIFEST
-from dockerma.engine import docker
-from dockerma.engine.docker import (
-    Docker,
-    GlobalOptions,
-    drop_prefetched,
-    redact,
-    run_process,
-    running_children,
-)
+from dockerma.core.masking import redact
+from dockerma.engine import process
+from dockerma.engine.docker import Docker, GlobalOptions
+from dockerma.engine.process import run_process, running_children
+from dockerma.engine.readahead import ReadAhead
 from dockerma.errors import DockerError, DockermaError, DockerNotFound
 from dockerma.registry.client import Manifest
 
@@ -121,17 +117,19 @@ def test_for_host(endpoint: str, hosts: tuple[str, ...], context: str | None) ->
     assert moved.options.tlsverify
 
 
-def test_environment_sets_experimental_and_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DOCKERMA_TEST_GONE", "1")
+def test_environment_sets_experimental(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DOCKER_CLI_EXPERIMENTAL", "disabled")
-    env = Docker().with_env(DOCKERMA_TEST_GONE=None, DOCKER_HOST="tcp://y:2").environ()
+    monkeypatch.setenv("DOCKER_HOST", "tcp://y:2")
+    env = Docker().environ()
     assert env["DOCKER_CLI_EXPERIMENTAL"] == "enabled"
     assert env["DOCKER_HOST"] == "tcp://y:2"
-    assert "DOCKERMA_TEST_GONE" not in env
 
 
-def test_every_call_gets_experimental_env(fake_docker: FakeDocker) -> None:
-    d = Docker().with_env(DOCKER_HOST="tcp://y:2")
+def test_every_call_gets_experimental_env(
+    fake_docker: FakeDocker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", "tcp://y:2")
+    d = Docker()
     d.run("version")
     d.capture("image", "ls")
     d.stream("ps", on_line=lambda line: None)
@@ -389,25 +387,25 @@ def test_redact(argv: list[str], expected: list[str]) -> None:
 
 
 def test_display_is_redacted_and_quoted() -> None:
-    shown = docker.display(["docker", "build", "--build-arg", "TOKEN=abc", "--label", "a b", "."])
+    shown = process.display(["docker", "build", "--build-arg", "TOKEN=abc", "--label", "a b", "."])
     assert shown == "docker build --build-arg 'TOKEN=***' --label 'a b' ."
 
 
 def test_terminate_children_stops_a_running_child() -> None:
-    results: list[docker.Result] = []
+    results: list[process.Result] = []
     worker = threading.Thread(target=lambda: results.append(run_process(["sleep", "30"])))
     worker.start()
     deadline = time.monotonic() + 5
-    while docker.running_children() == 0 and time.monotonic() < deadline:
+    while running_children() == 0 and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert docker.running_children() >= 1
+    assert running_children() >= 1
     start = time.monotonic()
-    docker.terminate_children(grace=2)
+    process.terminate_children(grace=2)
     worker.join(timeout=5)
     assert not worker.is_alive()
     assert time.monotonic() - start < 4
     assert results[0].returncode == -signal.SIGTERM
-    assert docker.running_children() == 0
+    assert running_children() == 0
 
 
 def test_a_silent_docker_stub_still_builds_with_a_warning(
@@ -434,32 +432,35 @@ def test_a_silent_docker_stub_still_builds_with_a_warning(
         assert call[-3:] == ["--build-arg", "A=1", "ctx"]
 
 
-def test_prefetched_call_is_taken_once(fake_docker: FakeDocker) -> None:
+def test_read_ahead_call_is_taken_once(fake_docker: FakeDocker) -> None:
     fake_docker.script([{"match": ["info"], "stdout": "answer\n"}])
-    d = Docker(GlobalOptions(context="c1"))
-    d.prefetch("info", "--format", "{{json .}}")
-    d.prefetch("info", "--format", "{{json .}}")  # started once
+    ahead = ReadAhead()
+    d = Docker(GlobalOptions(context="c1"), read_ahead=ahead)
+    ahead.start(d, "info", "--format", "{{json .}}")
+    ahead.start(d, "info", "--format", "{{json .}}")  # started once
     assert d.capture("info", "--format", "{{json .}}") == "answer\n"
     assert len(fake_docker.calls()) == 1
     # taken: the next call runs docker again; another engine's call never takes it
-    d.prefetch("info", "--format", "{{json .}}")
-    assert Docker().capture("info", "--format", "{{json .}}") == "answer\n"
+    ahead.start(d, "info", "--format", "{{json .}}")
+    assert d.for_host("c2").capture("info", "--format", "{{json .}}") == "answer\n"
     assert d.capture("info", "--format", "{{json .}}") == "answer\n"
     assert len(fake_docker.calls()) == 3
 
 
-def test_prefetched_failure_is_raised_by_the_capture(fake_docker: FakeDocker) -> None:
+def test_read_ahead_failure_is_raised_by_the_capture(fake_docker: FakeDocker) -> None:
     fake_docker.script([{"match": ["info"], "stderr": "no daemon\n", "exit": 1}])
-    Docker().prefetch("info")
+    ahead = ReadAhead()
+    ahead.start(Docker(), "info")
     with pytest.raises(DockerError, match="no daemon"):
-        Docker().capture("info")
+        Docker(read_ahead=ahead).capture("info")
 
 
-def test_unused_prefetch_is_stopped(fake_docker: FakeDocker) -> None:
+def test_unused_read_ahead_is_stopped(fake_docker: FakeDocker) -> None:
     fake_docker.script([{"match": ["info"], "sleep": 30}])
-    Docker().prefetch("info")
+    ahead = ReadAhead()
+    ahead.start(Docker(), "info")
     assert running_children() == 1
     start = time.monotonic()
-    drop_prefetched()
+    ahead.drop()
     assert time.monotonic() - start < 5
     assert running_children() == 0

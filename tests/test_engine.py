@@ -1,4 +1,4 @@
-"""engine.py: `docker info` parsed, native vs emulated architectures, binfmt_misc handlers."""
+"""engine/probe.py: `docker info` parsed, native vs emulated architectures, binfmt_misc handlers."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from dockerma.core.platforms import Platform
 from dockerma.engine.docker import Docker, GlobalOptions
-from dockerma.engine.probe import EngineInfo, emulation_available, parse_info, probe, runs_natively
+from dockerma.engine.probe import emulation_available, parse_info, probe, runs_natively
 from dockerma.errors import DockermaError
 
 from .conftest import FakeDocker
@@ -86,31 +86,6 @@ def test_server_errors_without_architecture() -> None:
     info = {"ServerErrors": ["Cannot connect to the Docker daemon at tcp://x:1"]}
     with pytest.raises(DockermaError, match="does not answer: Cannot connect"):
         parse_info(info, {})
-
-
-ENGINE = EngineInfo(
-    Platform.parse("amd64"),
-    buildkit=True,
-    containerd_store=False,
-    insecure_registries=("127.0.0.0/8", "10.0.0.0/8", "myreg:5000"),
-)
-
-
-@pytest.mark.parametrize(
-    ("registry", "insecure"),
-    [
-        ("127.0.0.1:5000", True),
-        ("127.0.0.1", True),
-        ("10.1.2.3:5000", True),
-        ("myreg:5000", True),
-        ("192.168.1.1:5000", False),
-        ("myreg:5001", False),
-        ("docker.io", False),
-        ("registry.example.com", False),
-    ],
-)
-def test_is_insecure(registry: str, insecure: bool) -> None:
-    assert ENGINE.is_insecure(registry) is insecure
 
 
 def test_probe_asks_docker_info(fake_docker: FakeDocker) -> None:

@@ -9,9 +9,10 @@ import pytest
 
 from dockerma.core.platforms import ALL_SUFFIXES, BY_SUFFIX, Platform, from_suffix
 from dockerma.core.references import ImageRef
-from dockerma.engine import docker
+from dockerma.engine import docker, process
 from dockerma.engine.docker import Docker
 from dockerma.engine.images import candidates, find_tagged, inspect_platforms, listing, push_probes
+from dockerma.engine.readahead import ReadAhead
 from dockerma.errors import DockermaError
 from dockerma.flows.push import check_platforms
 from dockerma.flows.results import ArchResult
@@ -172,13 +173,13 @@ def test_push_usage_errors_start_no_docker(
     fake_docker: FakeDocker, run_dockerma: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     started: list[list[str]] = []
-    real = docker._start
+    real = process._start
 
     def spy(argv: list[str], **kwargs: Any) -> Any:
         started.append(list(argv))
         return real(argv, **kwargs)
 
-    monkeypatch.setattr(docker, "_start", spy)
+    monkeypatch.setattr(process, "_start", spy)
     for name in ("app@sha256:" + "c" * 64, "Not A Name"):
         res = run_dockerma("push", name)
         assert res.code == 2, res.err
@@ -192,13 +193,13 @@ def test_push_starts_its_docker_calls_before_importing_push(
     # nothing found: push stops, having asked docker info and the names at once
     fake_docker.script([{"match": ["info"], "stdout": json.dumps({"Architecture": "x86_64"})}])
     prefetched: list[tuple[str, ...]] = []
-    real = Docker.prefetch
+    real = ReadAhead.start
 
-    def spy(self: Docker, *args: str) -> None:
+    def spy(self: ReadAhead, bound: Docker, *args: str) -> None:
         prefetched.append(args)
-        real(self, *args)
+        real(self, bound, *args)
 
-    monkeypatch.setattr(Docker, "prefetch", spy)
+    monkeypatch.setattr(ReadAhead, "start", spy)
     res = run_dockerma("push", "localhost:5000/app:v1")
     assert res.code == 1
     assert res.err.startswith("dockerma: error: no per-arch images for localhost:5000/app:v1")

@@ -1,4 +1,4 @@
-"""parallel.py: results in order, every failure kept, the jobs bound, one item inline."""
+"""parallel.py: results in order, every failure kept, the jobs bound, one item inline; start."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from dockerma import parallel
 from dockerma.errors import Interrupted
 from dockerma.parallel import run_each
 
@@ -98,3 +99,20 @@ def test_interruption_propagates_and_nothing_more_starts(
     with pytest.raises(Interrupted):
         run_each(items, work, jobs=jobs)
     assert started == [1]
+
+
+def test_start_runs_in_the_background_and_gives_the_value() -> None:
+    release = threading.Event()
+    first = parallel.start(lambda: release.wait(5) and "first")
+    # one call may wait for another: each has a thread of its own
+    second = parallel.start(lambda a, b: (release.set(), a + b)[1], 1, 2)
+    assert (first.result(timeout=5), second.result(timeout=5)) == ("first", 3)
+
+
+def test_start_keeps_the_error_for_result() -> None:
+    def fail() -> None:
+        raise ValueError("boom")
+
+    future = parallel.start(fail)
+    with pytest.raises(ValueError, match="boom"):
+        future.result(timeout=5)

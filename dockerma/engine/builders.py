@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from dockerma.core.platforms import Platform
-from dockerma.engine import probe as engine
+from dockerma.engine import probe
 from dockerma.engine.docker import Docker
 from dockerma.errors import DockermaError, UsageError
 from dockerma.parallel import run_each
@@ -23,12 +23,13 @@ ENV = "DOCKERMA_BUILDERS"
 
 
 @dataclass(frozen=True)
-class Node:
-    """One docker engine and what it is; `endpoint` is what the user named (or local)."""
+class Engine:
+    """One docker engine: the CLI bound to it, the endpoint the user named it by (or local),
+    and what it is."""
 
     docker: Docker
     endpoint: str
-    info: engine.EngineInfo
+    info: probe.EngineInfo
 
     @property
     def local(self) -> bool:
@@ -55,18 +56,18 @@ def parse(specs: Sequence[str], environ: Mapping[str, str] | None = None) -> dic
 
 def connect(
     docker: Docker, mapping: Mapping[Platform, str], targets: Sequence[Platform]
-) -> tuple[engine.EngineInfo, dict[Platform, Node]]:
+) -> tuple[probe.EngineInfo, dict[Platform, Engine]]:
     """Ask every engine involved what it is, in parallel; an unreachable one fails the run.
 
-    Returns the local engine's info and the node that serves each target platform.
+    Returns the local engine's info and the engine that builds each target platform.
     """
     wanted: dict[str, Docker] = {LOCAL: docker}
     for p in targets:
         for known, endpoint in mapping.items():
             if known.matches(p):
                 wanted[endpoint] = docker.for_host(endpoint)
-    outcomes = run_each(list(wanted.items()), lambda item: engine.probe(item[1]))
-    infos: dict[str, engine.EngineInfo] = {}
+    outcomes = run_each(list(wanted.items()), lambda item: probe.probe(item[1]))
+    infos: dict[str, probe.EngineInfo] = {}
     for o in outcomes:
         endpoint = o.item[0]
         if o.error is not None:
@@ -79,11 +80,11 @@ def connect(
             )
         assert o.value is not None
         infos[endpoint] = o.value
-    nodes: dict[Platform, Node] = {}
+    engines: dict[Platform, Engine] = {}
     for p in targets:
         endpoint = next((e for k, e in mapping.items() if k.matches(p)), LOCAL)
-        nodes[p] = Node(wanted[endpoint], endpoint, infos[endpoint])
-    return infos[LOCAL], nodes
+        engines[p] = Engine(wanted[endpoint], endpoint, infos[endpoint])
+    return infos[LOCAL], engines
 
 
 def unused(specs: Sequence[str], targets: Sequence[Platform]) -> list[str]:
@@ -98,13 +99,13 @@ def unused(specs: Sequence[str], targets: Sequence[Platform]) -> list[str]:
     return out
 
 
-def mismatches(nodes: Mapping[Platform, Node]) -> list[str]:
+def mismatches(engines: Mapping[Platform, Engine]) -> list[str]:
     """Warnings for builders that will emulate the architecture they were given."""
     out = []
-    for p, node in nodes.items():
-        if not node.local and not engine.runs_natively(p, node.info.platform):
+    for p, engine in engines.items():
+        if not engine.local and not probe.runs_natively(p, engine.info.platform):
             out.append(
-                f"builder {node.endpoint} is {node.info.platform}, not {p}: {p} will be built "
+                f"builder {engine.endpoint} is {engine.info.platform}, not {p}: {p} will be built "
                 "there under emulation"
             )
     return out

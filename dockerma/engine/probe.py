@@ -5,7 +5,6 @@ One `docker info` call answers all of it (server and client parts), so a run ask
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 from collections.abc import Mapping
@@ -25,21 +24,9 @@ class EngineInfo:
     platform: Platform
     buildkit: bool
     containerd_store: bool
+    # What the daemon itself talks plain HTTP to (registry.client decides with them).
     insecure_registries: tuple[str, ...]
     name: str = "local"
-
-    def is_insecure(self, registry: str) -> bool:
-        """True when the daemon itself talks plain HTTP to this registry (docker info)."""
-        host = registry.rsplit(":", 1)[0].strip("[]") if registry.count(":") <= 1 else registry
-        for entry in self.insecure_registries:
-            if entry == registry:
-                return True
-            try:
-                if ipaddress.ip_address(host) in ipaddress.ip_network(entry, strict=False):
-                    return True
-            except ValueError:
-                continue
-        return False
 
 
 def probe(docker: Docker, *, environ: Mapping[str, str] | None = None) -> EngineInfo:

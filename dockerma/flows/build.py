@@ -55,7 +55,7 @@ class Plan:
     argv: tuple[str, ...]
     iidfile: Path
     tags: tuple[str, ...]
-    node: builders.Node
+    node: builders.Engine
     scratch: str | None = None  # the empty base loaded before building (classic builder)
 
 
@@ -456,7 +456,7 @@ def _check_builder(info: engine.EngineInfo, targets: Sequence[Platform], args: B
 
 
 def _plan(
-    node: builders.Node,
+    node: builders.Engine,
     df: dockerfile.Dockerfile,
     args: BuildArgs,
     target: Platform,

@@ -169,7 +169,7 @@ def run(
 def _find_everywhere(
     docker: Docker,
     ref: ImageRef,
-    nodes: Mapping[Platform, builders.Node],
+    nodes: Mapping[Platform, builders.Engine],
     local: dict[str, dict[Platform, ArchResult]],
 ) -> dict[str, dict[Platform, ArchResult]]:
     """Per-arch images by tag: each platform looked for on its builder, the rest locally."""

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from dockerma.core.references import HUB_CREDENTIALS_KEY, HUB_NAMES
-from dockerma.engine import docker
+from dockerma.engine import process
 from dockerma.errors import DockermaError
 
 # The user name docker records with an identity token (an OAuth refresh token) instead of a
@@ -137,7 +137,7 @@ def _from_helper(helper: str, server: str, path: str) -> tuple[str, str] | None:
     hint = f"check `echo {server} | {program} get`, or fix the helper named in {path}"
     try:
         # The protocol: the server address on stdin, JSON {ServerURL, Username, Secret} on stdout.
-        res = docker.run_process([program, "get"], input=server, timeout=_HELPER_TIMEOUT)
+        res = process.run_process([program, "get"], input=server, timeout=_HELPER_TIMEOUT)
     except DockermaError:
         raise CredentialsError(
             f"credential helper `{program}` (named in {path}) is not installed or not on PATH; "
