@@ -1,12 +1,10 @@
-"""docker.py: global options, the environment, errors, output decoding, redaction, Ctrl-C."""
+"""engine/docker.py: global options, the environment, errors, output decoding, redaction, read-ahead."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import signal
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -15,11 +13,10 @@ import pytest
 
 from dockerma.core.manifests import DOCKER_MANIFEST
 from dockerma.core.masking import redact
-from dockerma.engine import process
 from dockerma.engine.docker import Docker, GlobalOptions
-from dockerma.engine.process import run_process, running_children
+from dockerma.engine.process import running_children
 from dockerma.engine.readahead import ReadAhead
-from dockerma.errors import DockerError, DockermaError, DockerNotFound
+from dockerma.errors import DockerError, DockerNotFound
 from dockerma.registry.client import Manifest
 
 from .conftest import FakeDocker
@@ -262,13 +259,6 @@ def test_missing_binary_through_run_and_stream() -> None:
         d.stream("version", on_line=lambda line: None)
 
 
-def test_missing_other_program_is_not_docker_not_found() -> None:
-    with pytest.raises(DockermaError) as info:
-        run_process(["/nonexistent/docker-credential-x", "get"])
-    assert not isinstance(info.value, DockerNotFound)
-    assert "docker-credential-x" in str(info.value)
-
-
 def test_failing_capture_raises_docker_error(fake_docker: FakeDocker) -> None:
     fake_docker.script(
         [
@@ -352,19 +342,6 @@ def test_stream_hands_whole_decoded_lines() -> None:
     assert lines == ["one \ufffd", "half line", "err \ufffd", "no newline at end"]
 
 
-def test_input_reaches_stdin() -> None:
-    res = run_process(["cat"], input="hello\n")
-    assert (res.returncode, res.stdout) == (0, "hello\n")
-
-
-def test_timeout_kills_the_process() -> None:
-    start = time.monotonic()
-    res = run_process(["sleep", "30"], timeout=0.3)
-    assert time.monotonic() - start < 5
-    assert res.returncode == -signal.SIGKILL
-    assert "(timed out)" in res.stderr
-
-
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
@@ -384,28 +361,6 @@ def test_timeout_kills_the_process() -> None:
 )
 def test_redact(argv: list[str], expected: list[str]) -> None:
     assert redact(argv) == expected
-
-
-def test_display_is_redacted_and_quoted() -> None:
-    shown = process.display(["docker", "build", "--build-arg", "TOKEN=abc", "--label", "a b", "."])
-    assert shown == "docker build --build-arg 'TOKEN=***' --label 'a b' ."
-
-
-def test_terminate_children_stops_a_running_child() -> None:
-    results: list[process.Result] = []
-    worker = threading.Thread(target=lambda: results.append(run_process(["sleep", "30"])))
-    worker.start()
-    deadline = time.monotonic() + 5
-    while running_children() == 0 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert running_children() >= 1
-    start = time.monotonic()
-    process.terminate_children(grace=2)
-    worker.join(timeout=5)
-    assert not worker.is_alive()
-    assert time.monotonic() - start < 4
-    assert results[0].returncode == -signal.SIGTERM
-    assert running_children() == 0
 
 
 def test_a_silent_docker_stub_still_builds_with_a_warning(

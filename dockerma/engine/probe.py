@@ -26,7 +26,6 @@ class EngineInfo:
     containerd_store: bool
     # What the daemon itself talks plain HTTP to (registry.client decides with them).
     insecure_registries: tuple[str, ...]
-    name: str = "local"
 
 
 def probe(docker: Docker, *, environ: Mapping[str, str] | None = None) -> EngineInfo:
