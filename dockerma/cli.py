@@ -22,8 +22,6 @@ from dockerma.engine.readahead import ReadAhead
 from dockerma.errors import DockerError, DockermaError, Interrupted
 from dockerma.output import PrintableFormatter, printable
 
-log = logging.getLogger("dockerma")
-
 _SUBCOMMAND_SETTINGS: dict[str, Any] = {
     "ignore_unknown_options": True,
     "help_option_names": ["-h", "--help"],  # as docker's own commands (neither has an -h option)
@@ -93,6 +91,16 @@ def cli(
         logging.basicConfig(handlers=[handler], level=logging.DEBUG)
 
 
+# Options build and push share, word for word.
+_SMOKE_TIMEOUT = click.option(
+    "--smoke-timeout",
+    type=click.FloatRange(min=0.1),
+    default=120.0,
+    show_default=True,
+    help="Seconds a smoke test may run.",
+)
+
+
 def _docker(ctx: click.Context) -> docker.Docker:
     obj = ctx.find_object(docker.Docker)
     assert obj is not None
@@ -159,13 +167,7 @@ def _read_ahead(ctx: click.Context, *calls: tuple[str, ...]) -> None:
 @click.option(
     "--no-smoke-test", is_flag=True, help="Skip the smoke tests, also those of the Dockerfile."
 )
-@click.option(
-    "--smoke-timeout",
-    type=click.FloatRange(min=0.1),
-    default=120.0,
-    show_default=True,
-    help="Seconds a smoke test may run.",
-)
+@_SMOKE_TIMEOUT
 @click.option(
     "--builder",
     "builder_specs",
@@ -183,11 +185,11 @@ def build(ctx: click.Context, docker_args: Sequence[str], **kwargs: Any) -> None
     """
     from dockerma.options import parse_build
 
-    parse_build(docker_args)  # a usage error never starts docker
+    args = parse_build(docker_args)  # a usage error never starts docker
     _read_ahead(ctx, docker.ENGINE_PROBE)  # runs while the imports below run
     from dockerma.flows import build as build_mod
 
-    ctx.exit(build_mod.run(_docker(ctx), list(docker_args), **kwargs))
+    ctx.exit(build_mod.run(_docker(ctx), build_mod.Request(args, **kwargs)))
 
 
 @cli.command(context_settings=_SUBCOMMAND_SETTINGS)
@@ -205,13 +207,7 @@ def build(ctx: click.Context, docker_args: Sequence[str], **kwargs: Any) -> None
     metavar="CMD",
     help="Run CMD in every local per-arch image before pushing.",
 )
-@click.option(
-    "--smoke-timeout",
-    type=click.FloatRange(min=0.1),
-    default=120.0,
-    show_default=True,
-    help="Seconds a smoke test may run.",
-)
+@_SMOKE_TIMEOUT
 @click.option(
     "--builder",
     "builder_specs",
@@ -298,7 +294,7 @@ def _run(args: list[str], debug: bool) -> int:
             # `dockerma` alone: the help as docker prints its own, with click's usage code.
             sys.stderr.write(e.format_message() + "\n")
         else:
-            # One `dockerma: error:` line for click's own errors too (PRODUCT.md §5).
+            # One `dockerma: error:` line for click's own errors too, as for dockerma's.
             message = " ".join(e.format_message().split("\n"))
             if isinstance(e, click.UsageError) and e.ctx is not None:
                 message += f" (see {e.ctx.command_path} --help)"

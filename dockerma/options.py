@@ -94,8 +94,6 @@ class BuildArgs:
     passthrough: tuple[str, ...]
     target: str | None = None
     quiet: bool = False
-    user_platform: str | None = None
-    secret_args: frozenset[str] = field(default_factory=frozenset)
 
 
 def _split(opt: str) -> tuple[str, str | None]:
@@ -115,89 +113,99 @@ def check_no_global(args: Sequence[str], command: str) -> None:
             )
 
 
-def parse_build(args: Sequence[str], *, environ: Mapping[str, str] | None = None) -> BuildArgs:
-    """Find the context, tags, -f and --build-arg values among docker build's arguments."""
-    env = os.environ if environ is None else environ
-    check_no_global(args, "build")
-    positional: list[str] = []
-    tags: list[str] = []
-    passthrough: list[str] = []
-    build_args: dict[str, str] = {}
+@dataclass
+class _Build:
+    """What parse_build has read so far."""
+
+    env: Mapping[str, str]
+    positional: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    passthrough: list[str] = field(default_factory=list)
+    build_args: dict[str, str] = field(default_factory=dict)
     file: str | None = None
     target: str | None = None
-    quiet = False
-    user_platform: str | None = None
+    quiet: bool = False
+
+    def option(self, name: str, value: str) -> None:
+        """One option that takes a value."""
+        if name in ("-t", "--tag"):
+            self.tags.append(value)
+        elif name in ("-f", "--file"):
+            self.file = value
+        elif name == "--iidfile":
+            raise UsageError(
+                "--iidfile is not supported: dockerma writes one image id per architecture; "
+                "use --metadata-file FILE instead"
+            )
+        else:
+            if name == "--build-arg":
+                key, sep, val = value.partition("=")
+                if sep:
+                    self.build_args[key] = val
+                elif key in self.env:  # docker takes `--build-arg NAME` from the environment
+                    self.build_args[key] = self.env[key]
+            elif name == "--target":
+                self.target = value
+            self.passthrough += [name, value]
+
+    def flag(self, arg: str) -> None:
+        if _split(arg)[0] in ("-q", "--quiet"):
+            self.quiet = True
+        self.passthrough.append(arg)
+
+    def context(self) -> str:
+        if not self.positional:
+            raise UsageError(
+                "no build context given; pass the context directory last, e.g. dockerma build -t "
+                "app ."
+            )
+        if len(self.positional) > 1:
+            raise UsageError(
+                f"expected one build context, got {len(self.positional)}: "
+                f"{' '.join(self.positional)}; quote option values that contain spaces"
+            )
+        return self.positional[0]
+
+
+def _name_value(arg: str) -> tuple[str, str | None]:
+    """An option's name, and its value when attached (--tag=x, and -tname:tag, -fDockerfile)."""
+    name, value = _split(arg)
+    if value is None and len(name) > 2 and not name.startswith("--") and name[:2] in ("-t", "-f"):
+        return name[:2], name[2:]
+    return name, value
+
+
+def parse_build(args: Sequence[str], *, environ: Mapping[str, str] | None = None) -> BuildArgs:
+    """Find the context, tags, -f and --build-arg values among docker build's arguments."""
+    check_no_global(args, "build")
+    seen = _Build(os.environ if environ is None else environ)
     i = 0
     while i < len(args):
         arg = args[i]
         if arg == "--":
-            positional.extend(args[i + 1 :])
+            seen.positional.extend(args[i + 1 :])
             break
+        name, value = _name_value(arg)
         if not arg.startswith("-") or arg == "-":
-            positional.append(arg)
+            seen.positional.append(arg)
+        elif name not in BUILD_VALUE_OPTIONS:
+            seen.flag(arg)
+        elif value is not None:
+            seen.option(name, value)
+        elif i + 1 < len(args):
             i += 1
-            continue
-        name, value = _split(arg)
-        # Short options with the value attached: -tname:tag, -fDockerfile.
-        if (
-            value is None
-            and len(name) > 2
-            and not name.startswith("--")
-            and name[:2]
-            in (
-                "-t",
-                "-f",
-            )
-        ):
-            name, value = name[:2], name[2:]
-        if name in BUILD_VALUE_OPTIONS:
-            if value is None:
-                if i + 1 >= len(args):
-                    raise UsageError(f"option {name} needs a value")
-                value = args[i + 1]
-                i += 1
-            if name in ("-t", "--tag"):
-                tags.append(value)
-            elif name in ("-f", "--file"):
-                file = value
-            elif name == "--iidfile":
-                raise UsageError(
-                    "--iidfile is not supported: dockerma writes one image id per architecture; "
-                    "use --metadata-file FILE instead"
-                )
-            else:
-                if name == "--build-arg":
-                    key, sep, val = value.partition("=")
-                    if sep:
-                        build_args[key] = val
-                    elif key in env:  # docker takes `--build-arg NAME` from the environment
-                        build_args[key] = env[key]
-                elif name == "--target":
-                    target = value
-                passthrough += [name, value]
+            seen.option(name, args[i])
         else:
-            if name in ("-q", "--quiet"):
-                quiet = True
-            passthrough.append(arg)
+            raise UsageError(f"option {name} needs a value")
         i += 1
-    if not positional:
-        raise UsageError(
-            "no build context given; pass the context directory last, e.g. dockerma build -t app ."
-        )
-    if len(positional) > 1:
-        raise UsageError(
-            f"expected one build context, got {len(positional)}: {' '.join(positional)}; "
-            "quote option values that contain spaces"
-        )
     return BuildArgs(
-        context=positional[0],
-        tags=tuple(tags),
-        file=file,
-        build_args=build_args,
-        passthrough=tuple(passthrough),
-        target=target,
-        quiet=quiet,
-        user_platform=user_platform,
+        context=seen.context(),
+        tags=tuple(seen.tags),
+        file=seen.file,
+        build_args=seen.build_args,
+        passthrough=tuple(seen.passthrough),
+        target=seen.target,
+        quiet=seen.quiet,
     )
 
 

@@ -1,693 +1,315 @@
-"""Build orchestration: checks first, then one docker build per platform, in parallel."""
+"""`dockerma build`: read and check the inputs, connect the engines, pin the base images,
+plan one docker build per architecture, run them (in parallel) with their checks, report,
+and push when asked."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
-import os
 import shutil
-import sys
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import wait
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dockerma.core import dockerfile
-from dockerma.core.platforms import Platform, parse_list
+from dockerma.core.platforms import Platform
 from dockerma.core.references import ImageRef
-from dockerma.engine import builders, images
-from dockerma.engine import probe as engine
-from dockerma.engine.docker import Docker, display
-from dockerma.errors import DockerError, DockermaError, UsageError
-from dockerma.flows import smoke
-from dockerma.flows.results import ArchResult
-from dockerma.options import BuildArgs, parse_build
+from dockerma.engine import builders, probe
+from dockerma.engine.docker import Docker, terminate_children
+from dockerma.errors import DockermaError
+from dockerma.flows import checks, metadata, plan, smoke, summary
+from dockerma.flows.inputs import Inputs, Request, make_tmp
+from dockerma.flows.inputs import read as read_inputs
+from dockerma.flows.plan import Plan
+from dockerma.flows.results import Arch, Built, Checked, Pushed
 from dockerma.output import Output
-from dockerma.parallel import run_each
-
-# inject, metadata, scratch and push are imported where an option or Dockerfile needs them:
-# every module imported here is paid for before the first docker build starts.
+from dockerma.parallel import run_each, start
 from dockerma.registry import bases as baseimages
 from dockerma.registry.client import Registry
 
 if TYPE_CHECKING:
     from dockerma.flows.push import Lookups
 
-AUTO_ARGS = (
-    "TARGETPLATFORM",
-    "TARGETOS",
-    "TARGETARCH",
-    "TARGETVARIANT",
-    "BUILDPLATFORM",
-    "BUILDOS",
-    "BUILDARCH",
-    "BUILDVARIANT",
-)
+__all__ = ["Request", "run"]
+
+Engines = Mapping[Platform, builders.Engine]
 
 
 @dataclass(frozen=True)
-class Plan:
-    platform: Platform
-    dockerfile: Path
-    argv: tuple[str, ...]
-    iidfile: Path
-    tags: tuple[str, ...]
-    node: builders.Engine
-    scratch: str | None = None  # the empty base loaded before building (classic builder)
+class _Build:
+    """What every step after the engines are connected works with."""
+
+    request: Request
+    inputs: Inputs
+    engines: Engines
+    registry: Registry
+    out: Output
 
 
-def _show_plans(
-    out: Output, plans: Sequence[Plan], smokes: Sequence[str], pushed: Sequence[ImageRef]
-) -> None:
-    """--dry-run: each rendered Dockerfile and every docker command the run would make."""
-    for plan in plans:
-        docker = plan.node.docker
-        out.info(f"# {plan.platform}: {plan.dockerfile.name}")
-        out.info(plan.dockerfile.read_text().rstrip("\n"))
-        # (the build command right after this header: scripts read it there)
-        out.info(f"# {plan.platform}: command")
-        out.info(display(docker.argv(plan.argv)))
-        if plan.scratch is not None:
-            out.info(
-                f"# {plan.platform}: before the build, when {plan.scratch} is missing "
-                "(the empty base for FROM scratch, made by dockerma)"
-            )
-            out.info(display(docker.argv(["load"])))
-        if smokes:  # run in the image just built, by id; shown by its first tag
-            out.info(f"# {plan.platform}: smoke tests, after the build")
-            image = plan.tags[0] if plan.tags else "IMAGE-ID"
-            for cmd in smokes:
-                args = smoke.docker_args(image, plan.platform, cmd, smoke.container_name())
-                out.info(display(docker.argv(args)))
-        out.info("")
-    if pushed:
-        out.info("# once every build (and smoke test) succeeded: push")
-        for plan in plans:
-            for ref in pushed:
-                tag = str(ref.suffixed(plan.platform.suffix))
-                out.info(display(plan.node.docker.argv(["push", tag])))
-        for ref in pushed:
-            target = ref.with_tag(ref.tag_or_latest)
-            out.info(
-                f"# then the manifest list {target} of these images is written to the "
-                "registry, and read back to check it"
-            )
-        out.info("")
-
-
-# -f -: the Dockerfile comes on stdin, as with docker build (the context stays a directory)
-STDIN = Path("-")
-
-
-def _read_dockerfile(path: Path) -> str:
-    if path == STDIN:
-        data = sys.stdin.buffer.read() if sys.stdin is not None else b""  # None: fd 0 closed
-        return _decode(data, "on stdin (-f -)")
-    if path.is_dir():
-        raise DockermaError(f"Dockerfile {path} is a directory; pass the file with -f")
-    if path.exists() and not path.is_file():
-        # A FIFO would block the read for ever; a device is no Dockerfile either.
-        raise DockermaError(f"Dockerfile {path} is not a regular file; pass the file with -f")
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise DockermaError(f"Dockerfile not found: {path}; create it or point -f at it") from None
-    except OSError as e:
-        raise DockermaError(
-            f"cannot read Dockerfile {path}: {e.strerror}; check its permissions"
-        ) from None
-    return _decode(data, str(path))
-
-
-def _decode(data: bytes, where: str) -> str:
-    if b"\0" in data:
-        raise DockermaError(f"Dockerfile {where} is a binary file, not a Dockerfile; check -f")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise DockermaError(
-            f"Dockerfile {where} is not UTF-8 (byte {e.start}); save it as UTF-8"
-        ) from None
-
-
-def _locate(args: BuildArgs) -> tuple[Path, Path]:
-    ctx = args.context
-    if "://" in ctx or ctx.startswith("git@") or ctx == "-":
-        raise UsageError(
-            f"build context {ctx!r} is a URL or stdin; dockerma needs a local directory "
-            "(clone or unpack it first)"
-        )
-    context = Path(ctx)
-    if not context.exists():
-        raise DockermaError(f"build context {ctx} does not exist; pass an existing directory")
-    if not context.is_dir():
-        raise DockermaError(f"build context {ctx} is not a directory; pass the directory")
-    if args.file is None:
-        return context, context / "Dockerfile"
-    # docker resolves -f against the working directory, not the context (- is stdin).
-    return context, Path(args.file)
-
-
-def _make_tmp() -> Path:
-    # tempfile quietly falls back to /tmp when TMPDIR is unusable: a TMPDIR the user set is
-    # where the rendered Dockerfiles go, or the run stops before anything is built.
-    where = os.environ.get("TMPDIR") or None
-    try:
-        return Path(tempfile.mkdtemp(prefix="dockerma-", dir=where))
-    except OSError as e:
-        raise DockermaError(
-            f"cannot create a temporary directory in {where or tempfile.gettempdir()}: "
-            f"{e.strerror}; point TMPDIR at a writable directory"
-        ) from None
-
-
-def _parse_tag(text: str, targets: Sequence[Platform]) -> ImageRef:
-    """A -t value, checked with every per-arch suffix it will get (a usage error if bad)."""
-    if not text.strip():
-        raise UsageError("-t needs NAME[:TAG], got an empty string")
-    try:
-        ref = ImageRef.parse(text if ":" in text.rsplit("/", 1)[-1] else f"{text}:latest")
-        if ref.digest:
-            raise DockermaError(f"-t {text}: a tag cannot carry a digest; use NAME[:TAG]")
-        for p in targets:
-            ref.suffixed(p.suffix)
-    except DockermaError as e:
-        raise UsageError(str(e)) from None
-    return ref
-
-
-def run(
-    docker: Docker,
-    docker_args: Sequence[str],
-    *,
-    platforms: str | None = None,
-    jobs: int | None = None,
-    strategy: str = "auto",
-    cross_build_image: str = "monsonnl/qemu-wrap-build-files",
-    dry_run: bool = False,
-    push: bool = False,
-    metadata_file: str | None = None,
-    smoke_tests: Sequence[str] = (),
-    no_smoke_test: bool = False,
-    smoke_timeout: float = 120.0,
-    builder_specs: Sequence[str] = (),
-    insecure: bool = False,
-) -> int:
-    args = parse_build(docker_args)
+def run(docker: Docker, request: Request) -> int:
     out = Output(quiet=False)
-    context, dockerfile_path = _locate(args)
-    df = dockerfile.parse(_read_dockerfile(dockerfile_path))
-    named = "the Dockerfile on stdin" if dockerfile_path == STDIN else str(dockerfile_path)
-    try:
-        targets = parse_list(platforms) if platforms is not None else list(df.archs or ())
-    except DockermaError as e:
-        raise UsageError(f"--platform {platforms!r}: {e}") from None
-    if not targets:
-        if df.late_archs:
-            raise DockermaError(
-                f"no architectures given: {named} {df.late_archs} comes after the "
-                "first instruction, where it is not read; move it above the first FROM/ARG "
-                "or pass --platform amd64,arm64"
-            )
-        raise DockermaError(
-            f"no architectures given: add `# dockerma archs:amd64,arm64:` to {named} "
-            "or pass --platform amd64,arm64"
-        )
-    tags = [_parse_tag(t, targets) for t in args.tags]
-    # Everything the builds will need is checked before the first one starts.
-    for cmd in () if no_smoke_test else (*df.smoke, *smoke_tests):
-        try:
-            smoke.split(cmd)
-        except DockermaError as e:
-            raise (UsageError(f"--smoke-test: {e}") if cmd in smoke_tests else e) from None
-    if args.target:
-        _final_stage(df, args.target)
-    if metadata_file:
-        from dockerma.flows import metadata
-
-        metadata.check(metadata_file)
-    if push and not tags:
-        raise UsageError("--push needs at least one -t NAME[:TAG] to push")
-    if strategy == "inject":
-        from dockerma.core import inject
-
-        inject.check(targets, cross_build_image)
-
-    info, nodes = builders.connect(docker, builders.parse(builder_specs), targets)
-    for warning in [*builders.unused(builder_specs, targets), *builders.mismatches(nodes)]:
-        out.warn(warning)
-    for p, node in nodes.items():
-        _check_builder(node.info, [p], args)
-        # binfmt_misc can only be read for the local engine's kernel.
-        native = engine.runs_natively(p, node.info.platform)
-        # inject runs foreign shells through the cross-build image's QEMU, not binfmt_misc.
-        emulated = strategy != "inject" and not native
-        if not dry_run and node.local and emulated and not engine.emulation_available(p):
-            raise DockermaError(engine.emulation_hint(p))
-
+    inputs = read_inputs(request)
+    info, engines = _connect(docker, request, inputs, out)
     registry = Registry(
         config_dir=docker.options.config,
-        insecure=insecure,
+        insecure=request.insecure,
         insecure_registries=info.insecure_registries,
         on_retry=out.warn,
     )
+    b = _Build(request, inputs, engines, registry, out)
     try:
-        pairs: list[tuple[str, Platform]] = []
-        for p in targets:  # BUILDPLATFORM is each engine's own
-            for pair in dockerfile.external_images(
-                df, build_args=args.build_args, targets=[p], build=nodes[p].info.platform
-            ):
-                if pair not in pairs:
-                    pairs.append(pair)
-            build_files = (cross_build_image, nodes[p].info.platform)  # its tools run on the host
-            if (
-                strategy == "inject"
-                and build_files not in pairs
-                and inject.uses_build_files(
-                    df,
-                    target=p,
-                    build=nodes[p].info.platform,
-                    build_args=args.build_args,
-                    cross_build_image=cross_build_image,
-                )
-            ):
-                pairs.append(build_files)
-        with ThreadPoolExecutor(max_workers=len(tags) or 1) as pool:
-            # A missing login shows now, not after the builds; asked beside the base look-ups.
-            checks = [
-                pool.submit(registry.check_push_access, t) for t in tags if push and not dry_run
-            ]
-            pinned = baseimages.resolve(registry, pairs)
-            for check in checks:
-                check.result()
-
-        smokes = [] if no_smoke_test else [*df.smoke, *smoke_tests]
-        labels = [p.suffix for p in targets]
-        out.set_labels(labels)
-        tmp = _make_tmp()
-        try:
-            plans = [
-                _plan(
-                    nodes[p],
-                    df,
-                    args,
-                    p,
-                    pinned,
-                    tmp,
-                    context,
-                    dockerfile_path,
-                    tags,
-                    cross_build_image if strategy == "inject" else None,
-                )
-                for p in targets
-            ]
-            if dry_run:
-                _show_plans(out, plans, smokes, tags if push else [])
+        pinned = _pin_bases(b)
+        out.set_labels([p.suffix for p in inputs.targets])
+        with _workdir(out, docker.options.debug) as tmp, _stopping_children():
+            plans = [plan.make(inputs, request, engines[p], p, pinned, tmp) for p in inputs.targets]
+            if request.dry_run:
+                plan.show(out, plans, inputs.smokes, inputs.tags if request.push else ())
                 return 0
-
-            # build --push without smoke tests checks every image's platform after the last build,
-            # in one docker call that is also the last look before pushing (see publish's recheck).
-            deferred = push and not smokes
-
-            # What the registry holds is read while the last builds run (from the moment the
-            # first one is done: earlier, the reads would slow the builds' start): after a
-            # warm build, nothing is left to wait for but the push. (The push module is
-            # imported then too, not before the builds.)
-            ahead: list[tuple[float, Lookups]] = []
-            ahead_lock = threading.Lock()
-
-            def work(plan: Plan) -> ArchResult:
-                result = _build_one(plan, out, smokes, smoke_timeout, check=not deferred)
-                if push and result.ok:
-                    with ahead_lock:
-                        if not ahead:
-                            from dockerma.flows import push as push_mod
-
-                            lookups = push_mod.Lookups(registry, tags, targets)
-                            ahead.append((time.monotonic(), lookups))
-                return result
-
-            outcomes = run_each(plans, work, jobs=jobs)
-            results: list[ArchResult] = []
-            for o in outcomes:
-                if o.value is not None:
-                    results.append(o.value)
-                else:
-                    results.append(
-                        ArchResult(o.item.platform, list(o.item.tags), error=str(o.error))
-                    )
-            lookups = ahead[0][1] if ahead else None
-            fresh = lookups is not None and time.monotonic() - ahead[0][0] <= 1
-            if lookups is not None and not fresh:
-                # The last build took a while longer: what the registry held may have changed.
-                # (Such builds made new images: the reads run beside the docker inspect.)
-                from dockerma.flows import push as push_mod
-
-                lookups.settle()
-                lookups = push_mod.Lookups(registry, tags, targets)
-            if deferred:
-
-                def known(r: ArchResult) -> Platform | None:
-                    # A warm rebuild of what the registry holds: its config there (checked
-                    # against the image id, the config digest on the classic store) tells
-                    # the platform without a docker call.
-                    if not fresh or lookups is None or nodes[r.platform].info.containerd_store:
-                        return None
-                    return lookups.own_platform(r.platform, r.image_id)
-
-                _check_built(results, out, known)
-            _summary(
-                out,
-                results,
-                bool(smokes),
-                bool(builder_specs) or any(not n.local for n in nodes.values()),
-            )
-            failed = [r for r in results if not r.ok]
-            if failed and lookups is not None:
-                lookups.settle()  # none of its reads may log after the error line
-            lists: dict[str, str] = {}
-            if not failed and push:
-                from dockerma.flows import push as push_mod
-
-                lists = push_mod.publish(
-                    {p: n.docker for p, n in nodes.items()},
-                    out,
-                    tags,
-                    {r.platform: r for r in results},
-                    registry=registry,
-                    jobs=jobs,
-                    passthrough=("--quiet",) if args.quiet else (),
-                    recheck=not deferred,
-                    lookups=lookups,
-                )
-            if metadata_file:
-                from dockerma.flows import metadata
-
-                metadata.write(metadata_file, results, lists)
-            if failed:
-                names = ", ".join(f"{r.platform} ({r.error or r.result})" for r in failed)
-                hint = ""
-                if any(not all(s.passed for s in r.smoke) for r in failed):
-                    first = failed[0]
-                    hint = (
-                        "; the images stay local for a look: docker run --rm -it --platform "
-                        f"{first.platform} {first.tags[0] if first.tags else first.image_id} sh"
-                    )
-                if push:
-                    hint += "; nothing was pushed"
-                raise DockermaError(
-                    f"{len(failed)} of {len(results)} architectures failed: {names}{hint}"
-                )
+            archs, lookups = _build_all(plans, b)
+            _report(archs, lookups, b)
             return 0
-        except BaseException:
-            from dockerma.engine.docker import terminate_children
-
-            terminate_children()
-            raise
-        finally:
-            if docker.options.debug:
-                out.warn(f"rendered Dockerfiles kept in {tmp}")
-            else:
-                shutil.rmtree(tmp, ignore_errors=True)
-
     finally:
         registry.finish()  # the probe upload's cancellation, if still under way
 
 
-BUILDKIT_ONLY = (
-    "--provenance",
-    "--sbom",
-    "--attest",
-    "--cache-to",
-    "--build-context",
-    "--secret",
-    "--ssh",
-    "--output",
-    "-o",
-    "--annotation",
-    "--call",
-    "--check",
-    "--allow",
-)
+def _connect(
+    docker: Docker, request: Request, inputs: Inputs, out: Output
+) -> tuple[probe.EngineInfo, dict[Platform, builders.Engine]]:
+    """The engine that builds each architecture, asked what it is and checked for the build."""
+    specs, targets = request.builder_specs, list(inputs.targets)
+    info, engines = builders.connect(docker, builders.parse(specs), targets)
+    for warning in [*builders.unused(specs, targets), *builders.mismatches(engines)]:
+        out.warn(warning)
+    for p, engine in engines.items():
+        checks.builder(engine.info, [p], request.args)
+        # binfmt_misc can only be read for the local engine's kernel.
+        native = probe.runs_natively(p, engine.info.platform)
+        # inject runs foreign shells through the cross-build image's QEMU, not binfmt_misc.
+        emulated = request.inject is None and not native
+        if not request.dry_run and engine.local and emulated and not probe.emulation_available(p):
+            raise DockermaError(probe.emulation_hint(p))
+    return info, engines
 
 
-def _check_builder(info: engine.EngineInfo, targets: Sequence[Platform], args: BuildArgs) -> None:
-    if info.buildkit:
-        return
-    for arg in args.passthrough:
-        name = arg.split("=", 1)[0]
-        if name in BUILDKIT_ONLY:
-            raise UsageError(
-                f"{name} needs BuildKit, but this docker uses the legacy builder; install the "
-                "buildx plugin (docker-buildx) and unset DOCKER_BUILDKIT=0, or drop the option"
-            )
-    foreign = [p for p in targets if not engine.runs_natively(p, info.platform)]
-    if info.containerd_store and foreign:
-        # moby/moby#47823: the legacy builder on the containerd image store ignores
-        # --platform and silently builds the host's architecture.
-        raise DockermaError(
-            f"the legacy builder on the containerd image store cannot build {foreign[0]} "
-            "(it ignores --platform, moby/moby#47823); use BuildKit: install the buildx plugin "
-            "(docker-buildx) and unset DOCKER_BUILDKIT=0"
-        )
-
-
-def _plan(
-    node: builders.Engine,
-    df: dockerfile.Dockerfile,
-    args: BuildArgs,
-    target: Platform,
-    pinned: dict[tuple[str, Platform], str],
-    tmp: Path,
-    context: Path,
-    dockerfile_path: Path,
-    tags: Sequence[ImageRef],
-    cross_build_image: str | None = None,  # --strategy inject
-) -> Plan:
-    build_platform = node.info.platform
-    buildkit = node.info.buildkit
-    wide = ["--platform", target.docker]
-    stand_in: str | None = None
-    if not buildkit and _cross_platform_stages(df, args, target, build_platform):
-        # The classic builder refuses `COPY --from` a stage of another platform when a
-        # build-wide --platform is set; without it each stage takes its pinned base's
-        # platform, and a scratch stage (which would get the host's architecture: FROM
-        # --platform= on scratch is ignored) starts from an empty image of the target's.
-        wide = []
-        if cross_build_image is None:
-            from dockerma.core import scratch
-
-            stand_in = scratch.tag(target)
-        elif _final_stage(df, args.target).base.lower() == "scratch":
-            raise DockermaError(
-                f"the classic builder cannot build {target} from this Dockerfile with "
-                "--strategy inject: it mixes a FROM --platform stage with a FROM scratch final "
-                "stage; use --strategy emulate or BuildKit (install docker-buildx)"
-            )
-    if cross_build_image is None:
-        render: Callable[..., str] = functools.partial(dockerfile.render, scratch=stand_in)
-    else:
-        from dockerma.core import inject
-
-        render = functools.partial(inject.render, cross_build_image=cross_build_image)
-    rendered = render(
-        df,
-        target=target,
-        build=build_platform,
-        build_args=args.build_args,
-        pin=lambda ref, p: pinned[(ref, p)],
-    )
-    path = tmp / f"Dockerfile.{target.suffix}"
-    path.write_text(rendered, encoding="utf-8")
-    # BuildKit reads <Dockerfile>.dockerignore beside the Dockerfile before the context's.
-    ignore = Path(f"{dockerfile_path}.dockerignore")
-    if dockerfile_path != STDIN and ignore.is_file():
-        shutil.copyfile(ignore, Path(f"{path}.dockerignore"))
-    iidfile = tmp / f"iid.{target.suffix}"
-    auto = {**target.buildargs("TARGET"), **build_platform.buildargs("BUILD")}
-    extra: list[str] = []
-    for name in AUTO_ARGS:
-        # Only the ones the Dockerfile declares: the classic builder warns about unused args.
-        if name in df.declared_args and name not in args.build_args:
-            extra += ["--build-arg", f"{name}={auto[name]}"]
-    progress: list[str] = []
-    if buildkit and not any(
-        a == "--progress" or a.startswith("--progress=") for a in args.passthrough
-    ):
-        progress = ["--progress=plain"]
-    per_arch = tuple(str(t.suffixed(target.suffix)) for t in tags)
-    argv = (
-        "build",
-        *wide,
-        "-f",
-        str(path),
-        "--iidfile",
-        str(iidfile),
-        *progress,
-        *extra,
-        *[x for t in per_arch for x in ("-t", t)],
-        *args.passthrough,
-        str(context),
-    )
-    return Plan(target, path, argv, iidfile, per_arch, node, stand_in)
-
-
-def _cross_platform_stages(
-    df: dockerfile.Dockerfile, args: BuildArgs, target: Platform, build: Platform
-) -> bool:
-    return any(
-        st.platform_flag
-        and not dockerfile.stage_platform(
-            df, st, build_args=args.build_args, target=target, build=build
-        ).matches(target)
-        for st in df.stages
-    )
-
-
-def _final_stage(df: dockerfile.Dockerfile, target: str | None) -> dockerfile.Stage:
-    if target:
-        for st in df.stages:
-            if st.alias == target.lower():
-                return st
-        raise DockermaError(f"--target {target}: no stage named {target} in the Dockerfile")
-    return df.stages[-1]
-
-
-def _build_one(
-    plan: Plan, out: Output, smokes: Sequence[str], smoke_timeout: float, *, check: bool = True
-) -> ArchResult:
-    """One architecture's build; with check (else the caller's _check_built), its platform
-    check and smoke tests."""
-    docker = plan.node.docker
-    label = plan.platform.suffix
-    result = ArchResult(
-        plan.platform, list(plan.tags), engine=plan.node.endpoint, docker=plan.node.docker
-    )
-    start = time.monotonic()
+def _pin_bases(b: _Build) -> dict[tuple[str, Platform], str]:
+    """The digest of every base image; with --push, the registry's push access checked too,
+    beside the look-ups, so that a missing login shows now, not after the builds."""
+    pairs = plan.base_images(b.inputs, b.request, b.engines)
+    pushing = b.request.push and not b.request.dry_run
+    access = [start(b.registry.check_push_access, t) for t in b.inputs.tags] if pushing else []
     try:
-        if plan.scratch is not None:
-            from dockerma.engine import scratch
-
-            scratch.ensure(docker, plan.platform)
-        docker.stream(
-            *plan.argv, on_line=lambda line: out.line(label, line), platform=str(plan.platform)
-        )
-        result.image_id = plan.iidfile.read_text().strip() if plan.iidfile.is_file() else ""
-        if check:
-            _check_platform(result, _inspect_built(docker, [result])[0], out)
-        for cmd in smokes:
-            res = smoke.run(
-                docker,
-                result.image_id,
-                plan.platform,
-                cmd,
-                timeout=smoke_timeout,
-                on_line=lambda line: out.line(label, line),
-            )
-            result.smoke.append(res)
-            out.line(label, f"smoke test {cmd!r}: {res.describe()}")
-    except (DockermaError, OSError) as e:
-        result.error = str(e)
-        out.line(label, f"FAILED: {e}")
-    result.seconds = time.monotonic() - start
-    return result
+        pinned = baseimages.resolve(b.registry, pairs)
+    finally:
+        wait(access)  # none of them may log after the error line
+    for check in access:
+        check.result()
+    return pinned
 
 
-def _inspect_built(docker: Docker, results: Sequence[ArchResult]) -> list[tuple[str, Platform]]:
-    # Inspected by tag: on the containerd store with --provenance=false the --iidfile holds
-    # the config digest, which is not an image id there. [] for each a docker says nothing of.
-    refs = [r.tags[0] if r.tags else r.image_id for r in results]
-    if not all(refs):
-        return [("", Platform("", "", ""))] * len(results)
-    found = images.inspect_platforms(docker, refs)
-    return found if len(found) == len(refs) else [("", Platform("", "", ""))] * len(results)
-
-
-def _check_platform(result: ArchResult, found: tuple[str, Platform], out: Output) -> None:
-    """Record what the image just built is; refuse (and untag) one of another platform."""
-    image_id, actual = found
-    if not actual.arch:
-        # Only a docker that is not docker (a wrapper, a stub) says nothing here.
-        out.line(
-            result.platform.suffix,
-            f"warning: docker told nothing about the image built for "
-            f"{result.platform}; its platform was not checked",
-        )
-        return
-    result.image_id = image_id
-    if not images.same_platform(actual, result.platform):
-        if result.tags:  # never leave a tag on an image of the wrong architecture
-            result.docker.run("image", "rm", "--no-prune", *result.tags)
-        raise images.mismatch(f"the image built for {result.platform}", actual, result.platform)
-    result.actual = actual
-
-
-def _check_built(
-    results: Sequence[ArchResult],
-    out: Output,
-    known: Callable[[ArchResult], Platform | None] = lambda r: None,
-) -> None:
-    """The platform checks of builds that left them to the end (build --push without smoke
-    tests), right before the push: by known(result), the platform the registry's copy of the
-    very same image records, else one docker image inspect per engine for all the others."""
-    by_engine: dict[Docker, list[ArchResult]] = {}
-    for r in results:
-        if not r.ok:
-            continue
-        platform = known(r)
-        if platform is not None:
-            try:
-                _check_platform(r, (r.image_id, platform), out)
-            except DockermaError as e:
-                r.error = str(e)
-                out.line(r.platform.suffix, f"FAILED: {e}")
+@contextlib.contextmanager
+def _workdir(out: Output, keep: bool) -> Iterator[Path]:
+    """The folder of the rendered Dockerfiles and image id files; kept with --debug."""
+    tmp = make_tmp()
+    try:
+        yield tmp
+    finally:
+        if keep:
+            out.warn(f"rendered Dockerfiles kept in {tmp}")
         else:
-            by_engine.setdefault(r.docker, []).append(r)
-    for docker, group in by_engine.items():
-        try:
-            found = _inspect_built(docker, group)
-        except DockermaError:  # one is gone (deleted meanwhile?): find out which, one by one
-            found = []
-        for i, r in enumerate(group):
-            try:
-                try:
-                    one = found[i] if found else _inspect_built(docker, [r])[0]
-                except DockerError:
-                    raise DockermaError(
-                        f"{r.tags[0] if r.tags else r.image_id} is no longer in the docker "
-                        "engine (deleted since the build?); build again"
-                    ) from None
-                _check_platform(r, one, out)
-            except DockermaError as e:
-                r.error = str(e)
-                out.line(r.platform.suffix, f"FAILED: {e}")
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _summary(
-    out: Output, results: Sequence[ArchResult], with_smoke: bool, with_engine: bool
-) -> None:
-    headers = ["ARCH", "PLATFORM", "TAGS", "IMAGE ID", "TIME", "RESULT"]
-    if with_smoke:
-        headers.insert(5, "SMOKE")
-    if with_engine:
-        headers.insert(2, "ENGINE")
-    rows = []
-    for r in results:
-        row = [
-            r.platform.suffix,
-            str(r.platform),
-            " ".join(r.tags) or "-",
-            r.image_id.removeprefix("sha256:")[:12] or "-",
-            f"{r.seconds:.1f}s",
-            r.result,
-        ]
-        if with_smoke:
-            row.insert(5, ", ".join(s.describe() for s in r.smoke) or "-")
-        if with_engine:
-            row.insert(2, r.engine)
-        rows.append(row)
-    out.info("")
-    out.table(headers, rows)
+@contextlib.contextmanager
+def _stopping_children() -> Iterator[None]:
+    """An error or interruption stops every docker child still running (a parallel build,
+    a smoke test) before the temporary files go."""
+    try:
+        yield
+    except BaseException:
+        terminate_children()
+        raise
+
+
+class _RegistryReadAhead:
+    """push's registry reads (push.Lookups), started by the first build that succeeds.
+
+    Earlier, the reads would slow the builds' start; started then, they run while the last
+    builds do, and after a warm build nothing is left to wait for but the push. The push
+    module is imported then too, not before the builds.
+    """
+
+    # Reads older than this when the last build ends are made again: what the registry held
+    # may have changed meanwhile. Fresh ones also tell a warm rebuild's platform (see _known).
+    FRESH_FOR = 1.0  # seconds
+
+    def __init__(self, registry: Registry, tags: Sequence[ImageRef], targets: Sequence[Platform]):
+        self._args = (registry, tags, targets)
+        self._lock = threading.Lock()
+        self._started: tuple[float, Lookups] | None = None
+
+    def start(self) -> None:
+        """Start the reads, unless a build started them already."""
+        with self._lock:
+            if self._started is None:
+                self._started = (time.monotonic(), self._lookups())
+
+    def collect(self) -> tuple[Lookups | None, bool]:
+        """The reads (made again if stale) once the builds are over, and whether they are
+        fresh; None when no build succeeded."""
+        if self._started is None:
+            return None, False
+        started, lookups = self._started
+        if time.monotonic() - started <= self.FRESH_FOR:
+            return lookups, True
+        lookups.settle()
+        return self._lookups(), False
+
+    def _lookups(self) -> Lookups:
+        from dockerma.flows import push  # see the class docstring
+
+        return push.Lookups(*self._args)
+
+
+def _build_all(plans: Sequence[Plan], b: _Build) -> tuple[list[Arch], Lookups | None]:
+    """Every build with its checks, at most --jobs at once; a failure fails its architecture
+    only. build --push without smoke tests checks every image's platform after the last build,
+    in one docker call that is also the last look before pushing (see publish's recheck)."""
+    request, inputs = b.request, b.inputs
+    deferred = request.push and not inputs.smokes
+    # An explicit step: push's registry reads start when the first build succeeds (see
+    # _RegistryReadAhead), and are collected once the builds are over.
+    ahead = _RegistryReadAhead(b.registry, inputs.tags, inputs.targets) if request.push else None
+    build = functools.partial(
+        _build_arch,
+        out=b.out,
+        request=request,
+        smokes=inputs.smokes,
+        check=not deferred,
+        ahead=ahead,
+    )
+    archs = [
+        o.value
+        if o.value is not None
+        else Arch(Built(o.item.platform, o.item.tags, error=str(o.error)))
+        for o in run_each(plans, build, jobs=request.jobs)
+    ]
+    lookups, fresh = ahead.collect() if ahead is not None else (None, False)
+    if deferred:
+        known = functools.partial(_known, lookups if fresh else None, b.engines)
+        archs = checks.deferred(archs, b.out, known)
+    return archs, lookups
+
+
+def _known(lookups: Lookups | None, engines: Engines, a: Arch) -> Platform | None:
+    # A warm rebuild of what the registry holds: its config there (checked against the image
+    # id, the config digest on the classic store) tells the platform without a docker call.
+    if lookups is None or engines[a.platform].info.containerd_store:
+        return None
+    return lookups.own_platform(a.platform, a.image_id)
+
+
+def _build_arch(
+    plan: Plan,
+    *,
+    out: Output,
+    request: Request,
+    smokes: Sequence[str],
+    check: bool,
+    ahead: _RegistryReadAhead | None,
+) -> Arch:
+    """One architecture's build; with check (else checks.deferred), its platform check, then
+    its smoke tests."""
+    start = time.monotonic()
+    engine = plan.engine
+    built = Built(plan.platform, plan.tags, engine=engine.endpoint, docker=engine.docker)
+    checked = Checked()
+    try:
+        built = replace(built, image_id=_docker_build(plan, out))
+    except (DockermaError, OSError) as e:
+        built = replace(built, error=str(e))
+    else:
+        checked = _check(built, check, smokes, request.smoke_timeout, out)
+    if built.error or checked.error:
+        out.line(plan.platform.suffix, f"FAILED: {built.error or checked.error}")
+    arch = Arch(built, time.monotonic() - start, checked)
+    if ahead is not None and arch.ok:
+        ahead.start()
+    return arch
+
+
+def _docker_build(plan: Plan, out: Output) -> str:
+    """docker build; the image id it wrote."""
+    docker = plan.engine.docker
+    if plan.scratch is not None:
+        # Imported only when needed: its tarball code is measurable in build's start-up.
+        from dockerma.engine import scratch
+
+        scratch.ensure(docker, plan.platform)
+    label = plan.platform.suffix
+    docker.stream(
+        *plan.argv, on_line=functools.partial(out.line, label), platform=str(plan.platform)
+    )
+    return plan.iidfile.read_text().strip() if plan.iidfile.is_file() else ""
+
+
+def _check(
+    built: Built, check: bool, smokes: Sequence[str], timeout: float, out: Output
+) -> Checked:
+    """The platform check (unless deferred) and the smoke tests of an image just built."""
+    checked = Checked()
+    results: list[smoke.SmokeResult] = []
+    try:
+        if check:
+            checked = checks.platform(built, checks.inspect(built.docker, [built])[0], out)
+        if not checked.error:
+            image = checked.image_id or built.image_id
+            tests = smoke.run_tests(
+                built.docker, image, built.platform, smokes, timeout=timeout, out=out
+            )
+            results.extend(tests)
+    except (DockermaError, OSError) as e:
+        checked = replace(checked, error=str(e))
+    return replace(checked, smoke=tuple(results))
+
+
+def _report(archs: Sequence[Arch], lookups: Lookups | None, b: _Build) -> None:
+    """The summary table; then the push (when every build succeeded), the metadata file, and
+    the error line of a failed run."""
+    request = b.request
+    remote = bool(request.builder_specs) or any(not e.local for e in b.engines.values())
+    summary.table(b.out, archs, bool(b.inputs.smokes), remote)
+    failed = [a for a in archs if not a.ok]
+    if failed and lookups is not None:
+        lookups.settle()  # none of its reads may log after the error line
+    lists: dict[str, str] = {}
+    if not failed and request.push:
+        archs, lists = _push(archs, lookups, b)
+    if request.metadata_file:
+        metadata.write(request.metadata_file, archs, lists)
+    if failed:
+        raise summary.failure(failed, len(archs), request.push)
+
+
+def _push(
+    archs: Sequence[Arch], lookups: Lookups | None, b: _Build
+) -> tuple[list[Arch], dict[str, str]]:
+    """push's publish, as `dockerma push` does it; each architecture's pushed digest."""
+    from dockerma.flows import push  # only with --push: see _RegistryReadAhead
+
+    images = {a.platform: a.for_push() for a in archs}
+    lists = push.publish(
+        {p: e.docker for p, e in b.engines.items()},
+        b.out,
+        b.inputs.tags,
+        images,
+        registry=b.registry,
+        jobs=b.request.jobs,
+        passthrough=("--quiet",) if b.request.args.quiet else (),
+        recheck=bool(b.inputs.smokes),  # else checks.deferred just inspected them
+        lookups=lookups,
+    )
+    pushed = [replace(a, pushed=Pushed(a.platform, images[a.platform].digest)) for a in archs]
+    return pushed, lists

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from dockerma.errors import DockermaError, UsageError
-from dockerma.flows.results import ArchResult
+from dockerma.flows.results import Report
 
 
-def document(results: Sequence[ArchResult], lists: Mapping[str, str]) -> dict[str, Any]:
+def document(results: Sequence[Report], lists: Mapping[str, str]) -> dict[str, Any]:
     archs: dict[str, Any] = {}
     for r in results:
         entry: dict[str, Any] = {
@@ -45,7 +45,7 @@ def check(path: str) -> None:
         )
 
 
-def write(path: str, results: Sequence[ArchResult], lists: Mapping[str, str]) -> None:
+def write(path: str, results: Sequence[Report], lists: Mapping[str, str]) -> None:
     """Write atomically: a reader never sees half a file."""
     target = Path(path)
     try:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import shlex
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from dockerma.core.platforms import Platform
 from dockerma.engine.docker import Docker
 from dockerma.errors import DockermaError
+from dockerma.output import Output
 
 
 @dataclass(frozen=True)
@@ -110,3 +112,29 @@ def run(
     if timed_out.is_set():
         return SmokeResult(command, "timed out", code)
     return SmokeResult(command, "passed" if code == 0 else "failed", code)
+
+
+def run_tests(
+    docker: Docker,
+    image: str,
+    platform: Platform,
+    commands: Sequence[str],
+    *,
+    timeout: float,
+    out: Output,
+) -> Iterator[SmokeResult]:
+    """Each smoke test in turn in one per-arch image, its output and verdict on the
+    architecture's lines; yields each result as it is known (a caller stopped by an error
+    keeps the ones before it)."""
+    label = platform.suffix
+    for command in commands:
+        res = run(
+            docker,
+            image,
+            platform,
+            command,
+            timeout=timeout,
+            on_line=functools.partial(out.line, label),
+        )
+        out.line(label, f"smoke test {command!r}: {res.describe()}")
+        yield res
