@@ -72,10 +72,10 @@ class Output:
         self.quiet = quiet
         self._lock = threading.Lock()
         self._colour = colour_wanted(self.out)
-        self._width = max((len(x) for x in labels), default=0)
-        self._codes = {label: _COLOURS[i % len(_COLOURS)] for i, label in enumerate(labels)}
+        self.set_labels(labels)
 
     def set_labels(self, labels: Sequence[str]) -> None:
+        """The platform labels lines will carry: their width and a colour each."""
         self._width = max((len(x) for x in labels), default=0)
         self._codes = {label: _COLOURS[i % len(_COLOURS)] for i, label in enumerate(labels)}
 
