@@ -30,7 +30,9 @@ from dockerma.core.manifests import (
     pick,
 )
 from dockerma.core.platforms import Platform
+from dockerma.core.references import ImageRef
 from dockerma.errors import DockermaError
+from dockerma.registry.client import Manifest
 
 DATA = Path(__file__).parent / "data" / "manifests"
 
@@ -316,3 +318,126 @@ def test_entries_refuse_a_hostile_digest_even_in_a_skipped_entry() -> None:
     attestation["digest"] = "sha256:" + "a" * 64 + "\nRUN touch /pwned"
     with pytest.raises(DockermaError, match="invalid digest"):
         entries(doc, "registry r (image i)")
+
+
+# --- a registry's manifest against the local image, the list's platforms, the read-back ----
+
+REF = ImageRef.parse("localhost:5000/team/app:v1-amd64")
+CONFIG = "sha256:" + "c" * 64
+
+
+def stored(doc: dict[str, Any], media: str = "") -> Manifest:
+    body = json.dumps(doc).encode()
+    return Manifest(media, "sha256:" + hashlib.sha256(body).hexdigest(), body)
+
+
+IMAGE = stored({"mediaType": DOCKER_MANIFEST, "config": {"digest": CONFIG}}, DOCKER_MANIFEST)
+INDEX = stored(
+    {
+        "mediaType": OCI_INDEX,
+        "manifests": [
+            {
+                "digest": entry("amd64").digest,
+                "mediaType": OCI_MANIFEST,
+                "size": 7,
+                "platform": {"os": "linux", "architecture": "amd64"},
+            }
+        ],
+    },
+    OCI_INDEX,
+)
+
+
+@pytest.mark.parametrize(
+    ("m", "expected"),
+    [
+        (IMAGE, CONFIG),
+        (INDEX, None),  # an index names no config
+        (stored({"config": {"digest": "sha256:short"}}, OCI_MANIFEST), None),
+        (stored({"config": "nothing"}, OCI_MANIFEST), None),
+        (stored({"layers": []}, OCI_MANIFEST), None),
+    ],
+)
+def test_config_digest(m: Manifest, expected: str | None) -> None:
+    assert manifests.config_digest(m) == expected
+
+
+@pytest.mark.parametrize(
+    ("m", "image_id", "expected"),
+    [
+        (IMAGE, CONFIG, True),  # classic store: the image id is the config digest
+        (IMAGE, IMAGE.digest, True),  # containerd store: the digest of the manifest itself
+        (INDEX, INDEX.digest, True),
+        (IMAGE, "sha256:" + "d" * 64, False),
+        (IMAGE, "", False),
+        (IMAGE, CONFIG[:19], False),  # a short id never matches
+    ],
+)
+def test_is_image(m: Manifest, image_id: str, expected: bool) -> None:
+    assert manifests.is_image(m, image_id) is expected
+
+
+@pytest.mark.parametrize(
+    ("m", "wanted", "expected"),
+    [
+        (
+            IMAGE,
+            "amd64",
+            Entry(Platform.parse("amd64"), IMAGE.digest, DOCKER_MANIFEST, len(IMAGE.body)),
+        ),
+        (INDEX, "amd64", Entry(Platform.parse("amd64"), entry("amd64").digest, OCI_MANIFEST, 7)),
+        (INDEX, "arm64", None),
+    ],
+)
+def test_list_entry(m: Manifest, wanted: str, expected: Entry | None) -> None:
+    assert manifests.list_entry(m, Platform.parse(wanted), REF) == expected
+
+
+def test_same_image_only_for_this_very_image() -> None:
+    amd64 = Platform.parse("amd64")
+    assert manifests.same_image(None, CONFIG, amd64, REF) is None
+    assert manifests.same_image(IMAGE, "sha256:" + "d" * 64, amd64, REF) is None
+    assert manifests.same_image(IMAGE, CONFIG, amd64, REF) == manifests.list_entry(
+        IMAGE, amd64, REF
+    )
+
+
+@pytest.mark.parametrize(
+    ("tagged", "actual", "variant"),
+    [
+        ("arm64", Platform("linux", "arm64", "v8"), "v8"),  # as the image records it
+        ("arm64", Platform("linux", "arm64", ""), ""),
+        ("arm64", None, ""),
+        ("arm/v7", Platform("linux", "arm", ""), "v7"),  # arm always carries its variant
+        ("arm/v6", None, "v6"),
+        ("amd64", Platform("linux", "amd64", ""), ""),
+    ],
+)
+def test_listed_platform(tagged: str, actual: Platform | None, variant: str) -> None:
+    expected = Platform.parse(tagged)
+    got = manifests.listed_platform(expected, actual)
+    assert (got.os, got.arch, got.variant) == (expected.os, expected.arch, variant)
+
+
+@pytest.mark.parametrize(
+    ("previous", "platforms", "expected"),
+    [
+        (None, ["amd64"], []),
+        (INDEX, ["amd64"], []),
+        (INDEX, ["arm64"], ["linux/amd64"]),
+        (IMAGE, ["arm64"], []),  # not a list: nothing to speak of
+        (Manifest(DOCKER_LIST, "sha256:" + "e" * 64, b"not json"), ["arm64"], []),
+    ],
+)
+def test_dropped(previous: Manifest | None, platforms: list[str], expected: list[str]) -> None:
+    got = manifests.dropped(previous, [Platform.parse(p) for p in platforms])
+    assert [str(p) for p in got] == expected
+
+
+def test_verify_wants_exactly_the_entries_written() -> None:
+    items = [(entry("amd64", OCI_MANIFEST), Platform.parse("amd64"))]
+    manifests.verify(INDEX, REF, items)
+    with pytest.raises(DockermaError, match="does not match what was pushed"):
+        manifests.verify(INDEX, REF, [*items, (entry("arm64"), Platform.parse("arm64"))])
+    with pytest.raises(DockermaError, match="does not match what was pushed"):
+        manifests.verify(INDEX, REF, [(entry("amd64"), Platform.parse("arm64"))])

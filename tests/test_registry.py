@@ -24,13 +24,11 @@ from typing import Any
 
 import pytest
 
+from dockerma.core.manifests import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST
 from dockerma.core.references import ImageRef
 from dockerma.errors import DockermaError
 from dockerma.registry import client as registry_module
 from dockerma.registry.client import (
-    DOCKER_LIST,
-    DOCKER_MANIFEST,
-    OCI_INDEX,
     AuthError,
     Manifest,
     NotFound,
@@ -284,7 +282,7 @@ def test_anonymous_get_manifest_sends_every_accept_type(fake: FakeRegistry) -> N
     assert manifest == Manifest(OCI_INDEX, digest, INDEX_BODY)
     assert manifest.json["mediaType"] == OCI_INDEX
     accept = fake.state.requests[0].headers["Accept"]
-    for media_type in (DOCKER_LIST, OCI_INDEX, DOCKER_MANIFEST, registry_module.OCI_MANIFEST):
+    for media_type in (DOCKER_LIST, OCI_INDEX, DOCKER_MANIFEST, OCI_MANIFEST):
         assert media_type in accept
 
 
@@ -293,14 +291,6 @@ def test_get_manifest_by_digest(fake: FakeRegistry) -> None:
     ref = fake.ref(f"team/app@{digest}")
     assert client().get_manifest(ref).body == INDEX_BODY
     assert fake.state.requests[0].path == f"/v2/team/app/manifests/{digest}"
-
-
-def test_manifest_digest_with_head(fake: FakeRegistry) -> None:
-    digest = fake.add("team/app", "v1", INDEX_BODY, DOCKER_LIST)
-    registry = client()
-    assert registry.manifest_digest(fake.ref("team/app:v1")) == digest
-    assert registry.manifest_digest(fake.ref("team/app:v2")) is None
-    assert [r.method for r in fake.state.requests] == ["HEAD", "HEAD"]
 
 
 def test_missing_manifest_is_not_found(fake: FakeRegistry) -> None:

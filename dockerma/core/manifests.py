@@ -1,4 +1,5 @@
-"""Manifest lists and OCI indexes: parse them, pick a platform's digest, write a new list."""
+"""Manifests, manifest lists and OCI indexes: their media types, parse them, pick a platform's
+digest, tell whether a registry's manifest is a local image, write and check a new list."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from dockerma.core.platforms import Platform
+from dockerma.core.references import ImageRef
 from dockerma.errors import DockermaError
 
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -16,7 +18,9 @@ DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 INDEX_TYPES = frozenset({DOCKER_LIST, OCI_INDEX})
-IMAGE_TYPES = frozenset({DOCKER_MANIFEST, OCI_MANIFEST})
+# What a manifest GET asks for: every kind at once. An OCI index asked for with only the
+# Docker list type answers 404, and a request without Accept gets a converted schema-1 manifest.
+ACCEPT = ", ".join((DOCKER_LIST, OCI_INDEX, DOCKER_MANIFEST, OCI_MANIFEST))
 
 # BuildKit stores provenance/SBOM as extra index entries with platform unknown/unknown and
 # this annotation (docker/buildx#1509); they are not images and must never be picked.
@@ -45,6 +49,19 @@ def check_digest(digest: object, where: str) -> str:
         f"{where} gave an invalid digest {shown} (expected sha256:<64 hex digits>); "
         "the registry or a proxy in front of it is broken or hostile, nothing was used"
     )
+
+
+class Stored(Protocol):
+    """A manifest, list or index as a registry stores it (registry.client.Manifest)."""
+
+    @property
+    def media_type(self) -> str: ...
+    @property
+    def digest(self) -> str: ...
+    @property
+    def body(self) -> bytes: ...
+    @property
+    def json(self) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -136,3 +153,77 @@ def make_list(items: Sequence[tuple[Entry, Platform]]) -> tuple[bytes, str]:
         )
     doc = {"schemaVersion": 2, "mediaType": kind, "manifests": manifests}
     return json.dumps(doc, indent=3).encode(), kind
+
+
+def _where(ref: ImageRef) -> str:
+    return f"registry {ref.registry} ({ref})"
+
+
+def config_digest(m: Stored) -> str | None:
+    """The config digest an image manifest names (None for an index or anything odd)."""
+    if is_index(m.json, m.media_type):
+        return None
+    config = m.json.get("config")
+    digest = config.get("digest") if isinstance(config, dict) else None
+    return digest if isinstance(digest, str) and valid_digest(digest) else None
+
+
+def is_image(m: Stored, image_id: str) -> bool:
+    """Whether the registry's manifest m is the local image image_id: on the classic store the
+    image id is the config digest m names; on the containerd store the digest of m itself."""
+    if not valid_digest(image_id):
+        return False
+    return m.digest == image_id or config_digest(m) == image_id
+
+
+def list_entry(m: Stored, p: Platform, ref: ImageRef) -> Entry | None:
+    """The list entry for p of what ref holds: m itself, or inside an index (containerd store)
+    the image for p (attestations are left out of the list); None when the index has none."""
+    if is_index(m.json, m.media_type):
+        return pick(entries(m.json, _where(ref)), p)
+    return Entry(p, m.digest, m.media_type, len(m.body))
+
+
+def same_image(m: Stored | None, image_id: str, p: Platform, ref: ImageRef) -> Entry | None:
+    """The list entry for a per-arch tag the registry already holds as exactly this image.
+
+    docker push of such an image uploads nothing and PUTs the manifest the registry has, so it
+    is skipped.
+    """
+    if m is None or not is_image(m, image_id):
+        return None
+    return list_entry(m, p, ref)
+
+
+def listed_platform(p: Platform, actual: Platform | None) -> Platform:
+    """The platform a list records for the image tagged p whose config says `actual`: arm/v6
+    and v7 always carry their variant; arm64 its v8 only where the image itself records it,
+    as the base image did."""
+    variant = (actual.variant if actual else "") if p.arch == "arm64" else p.variant
+    return Platform(p.os, p.arch, variant)
+
+
+def dropped(previous: Stored | None, platforms: Sequence[Platform]) -> list[Platform]:
+    """The platforms of the list the registry held that the new list lacks: replacing it is
+    what push does, but a user who built fewer architectures this time should hear of it."""
+    if previous is None:
+        return []
+    try:
+        doc = previous.json
+        if not is_index(doc, previous.media_type):
+            return []
+        found = entries(doc)
+    except DockermaError:  # a list that is no list (or a bad digest in it): replaced all the same
+        return []
+    return [e.platform for e in found if not any(e.platform.matches(p) for p in platforms)]
+
+
+def verify(m: Stored, ref: ImageRef, items: Sequence[tuple[Entry, Platform]]) -> None:
+    """The list m read back from ref has exactly the entries written (digest and platform)."""
+    got = {(e.digest, str(e.platform)) for e in entries(m.json, _where(ref))}
+    want = {(e.digest, str(p)) for e, p in items}
+    if got != want:
+        raise DockermaError(
+            f"the registry's {ref} does not match what was pushed (got {sorted(got)}, expected "
+            f"{sorted(want)}); push again"
+        )

@@ -34,14 +34,6 @@ from dockerma.registry import credentials
 
 log = logging.getLogger("dockerma")
 
-DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-# Ask for every kind at once: an OCI index asked for with only the Docker list type answers
-# 404, and a request without Accept gets a converted schema-1 manifest.
-_ACCEPT = ", ".join((DOCKER_LIST, OCI_INDEX, DOCKER_MANIFEST, OCI_MANIFEST))
-
 # Docker Hub's API lives on another host than its name (and its credentials key).
 
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -163,7 +155,7 @@ class Registry:
     def get_manifest(self, ref: ImageRef) -> Manifest:
         """The manifest, list or index `ref` names; NotFound when the registry has none."""
         path = f"/v2/{ref.repository}/manifests/{ref.reference}"
-        resp = self._request(ref, "pull", "GET", path, {"Accept": _ACCEPT})
+        resp = self._request(ref, "pull", "GET", path, {"Accept": manifests.ACCEPT})
         if resp.status == 404:
             raise self._not_found(ref, resp)
         self._expect(ref.registry, "GET", path, resp, 200)
@@ -176,22 +168,6 @@ class Registry:
             with contextlib.suppress(ValueError, AttributeError):
                 media_type = str(json.loads(resp.body).get("mediaType") or media_type)
         return Manifest(media_type, digest, resp.body)
-
-    def manifest_digest(self, ref: ImageRef) -> str | None:
-        """The digest of what `ref` names (a HEAD request); None when it does not exist."""
-        path = f"/v2/{ref.repository}/manifests/{ref.reference}"
-        resp = self._request(ref, "pull", "HEAD", path, {"Accept": _ACCEPT})
-        if resp.status == 404:
-            return None
-        self._expect(ref.registry, "HEAD", path, resp, 200)
-        digest = self._content_digest(ref, resp)
-        if digest:
-            return digest
-        # Some registries leave the header out of HEAD answers; hash the body instead.
-        try:
-            return self.get_manifest(ref).digest
-        except NotFound:
-            return None
 
     def get_blob(self, ref: ImageRef, digest: str) -> bytes:
         """A blob of ref's repository (e.g. an image config), checked against its digest."""
