@@ -3,7 +3,6 @@ test them, then publish them (flows/publish.py) as one manifest list per tag."""
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping, Sequence
 from concurrent.futures import wait
 
@@ -227,17 +226,11 @@ def _smoke_test(groups: Groups, commands: Sequence[str], timeout: float, out: Ou
     """Every smoke test in every image; a DockermaError naming each image that failed one."""
     for images in groups.values():
         for img in images.values():
-            for cmd in commands:
-                res = smoke.run(
-                    img.docker,
-                    img.image_id,
-                    img.platform,
-                    cmd,
-                    timeout=timeout,
-                    on_line=functools.partial(out.line, img.platform.suffix),
+            img.smoke.extend(
+                smoke.run_tests(
+                    img.docker, img.image_id, img.platform, commands, timeout=timeout, out=out
                 )
-                img.smoke.append(res)
-                out.line(img.platform.suffix, f"smoke test {cmd!r}: {res.describe()}")
+            )
         bad = [i for i in images.values() if not all(s.passed for s in i.smoke)]
         if bad:
             raise DockermaError(
