@@ -6,3 +6,5 @@ try:
     from dockerma._version import version as __version__
 except ImportError:  # a source tree that was never installed
     __version__ = "0.0.0+unknown"
+
+__all__ = ["__version__"]

@@ -5,22 +5,20 @@ This is the only module that imports click, and the one place where errors becom
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import sys
-import traceback
 from collections.abc import Sequence
 from types import FrameType
 from typing import Any, NoReturn
 
 import click
 
-from dockerma import __version__
+from dockerma import __version__, output
 from dockerma.engine import docker
 from dockerma.engine.readahead import ReadAhead
 from dockerma.errors import DockerError, DockermaError, Interrupted
-from dockerma.output import PrintableFormatter, printable
+from dockerma.output import printable
 
 _SUBCOMMAND_SETTINGS: dict[str, Any] = {
     "ignore_unknown_options": True,
@@ -86,9 +84,7 @@ def cli(
     )
     ctx.obj = docker.Docker(options)
     if debug:
-        handler = logging.StreamHandler()
-        handler.setFormatter(PrintableFormatter("dockerma: debug: %(message)s"))
-        logging.basicConfig(handlers=[handler], level=logging.DEBUG)
+        output.debug_log()
 
 
 # Options build and push share, word for word.
@@ -178,7 +174,7 @@ def _read_ahead(ctx: click.Context, *calls: tuple[str, ...]) -> None:
 @click.option("--insecure", is_flag=True, help="Allow plain-HTTP registries.")
 @click.argument("docker_args", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
-def build(ctx: click.Context, docker_args: Sequence[str], **kwargs: Any) -> None:
+def build(ctx: click.Context, /, docker_args: Sequence[str], **kwargs: Any) -> None:
     """Build one image per architecture: NAME:TAG-ARCH for every -t NAME:TAG.
 
     Every `docker build` option is accepted and passed on to each per-architecture build.
@@ -220,7 +216,7 @@ def build(ctx: click.Context, docker_args: Sequence[str], **kwargs: Any) -> None
 )
 @click.argument("docker_args", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
-def push(ctx: click.Context, docker_args: Sequence[str], **kwargs: Any) -> None:
+def push(ctx: click.Context, /, docker_args: Sequence[str], **kwargs: Any) -> None:
     """Push NAME:TAG-ARCH images and a manifest list NAME:TAG.
 
     `docker push` options (-q, --disable-content-trust, -a) are accepted and passed on.
@@ -271,16 +267,13 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         # and the temporary files are gone. Leave without the interpreter's clean-up, which
         # frees every module one by one (~20 ms of each run) and, after an interruption,
         # would wait for worker threads still blocked on a registry (30 s per try).
-        try:
-            sys.stdout.flush()
-        except BrokenPipeError:  # `dockerma build … | head`: docker's reader went away
+        if not output.flush():  # `dockerma build … | head`: the reader went away
             code = code or 1
-        sys.stderr.flush()
         os._exit(code)
     for signum, handler in before.items():  # in-process (the tests): as they were
         signal.signal(signum, handler)
     docker.reset_interruption()
-    sys.stdout.flush()
+    output.flush()
     sys.exit(code)
 
 
@@ -292,13 +285,13 @@ def _run(args: list[str], debug: bool) -> int:
     except click.ClickException as e:
         if isinstance(e, _NO_ARGS_IS_HELP):
             # `dockerma` alone: the help as docker prints its own, with click's usage code.
-            sys.stderr.write(e.format_message() + "\n")
+            output.boundary(e.format_message())
         else:
             # One `dockerma: error:` line for click's own errors too, as for dockerma's.
             message = " ".join(e.format_message().split("\n"))
             if isinstance(e, click.UsageError) and e.ctx is not None:
                 message += f" (see {e.ctx.command_path} --help)"
-            sys.stderr.write(f"dockerma: error: {message}\n")
+            output.boundary(f"dockerma: error: {message}")
         return e.exit_code
     except Interrupted as e:
         return _interrupted(e.exit_code, e.signum)
@@ -306,17 +299,17 @@ def _run(args: list[str], debug: bool) -> int:
         return _interrupted(130, signal.SIGINT)
     except DockermaError as e:
         if debug:
-            traceback.print_exc()
+            output.traceback_now()
             if isinstance(e, DockerError):
-                sys.stderr.write(e.details() + "\n")
-        sys.stderr.write(f"dockerma: error: {e}\n")
+                output.boundary(e.details())
+        output.boundary(f"dockerma: error: {e}")
         return e.exit_code
     except Exception as e:  # noqa: BLE001 - the one boundary where everything becomes an exit code
         if debug:
-            traceback.print_exc()
-        sys.stderr.write(
+            output.traceback_now()
+        output.boundary(
             f"dockerma: error: unexpected {type(e).__name__}: {printable(str(e))} (rerun with "
-            "--debug for a traceback and report it)\n"
+            "--debug for a traceback and report it)"
         )
         return 1
 
@@ -327,9 +320,9 @@ def _interrupted(code: int, signum: int) -> int:
     name = signal.Signals(signum).name
     left = docker.running_children()
     if left:
-        sys.stderr.write(f"dockerma: interrupted ({name}); {left} docker processes still ran\n")
+        output.boundary(f"dockerma: interrupted ({name}); {left} docker processes still ran")
     else:
-        sys.stderr.write(f"dockerma: interrupted ({name}); stopped every docker process\n")
+        output.boundary(f"dockerma: interrupted ({name}); stopped every docker process")
     return code
 
 

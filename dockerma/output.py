@@ -7,6 +7,7 @@ import os
 import re
 import sys
 import threading
+import traceback
 from collections.abc import Sequence
 from typing import TextIO
 
@@ -121,3 +122,33 @@ class Output:
         lines = [fmt.format(*headers).rstrip()]
         lines += [fmt.format(*row).rstrip() for row in rows]
         self._write(self.out, _lines("\n".join(lines)))
+
+
+def debug_log() -> None:
+    """--debug: dockerma's log lines on stderr, made printable like every other line."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(PrintableFormatter("dockerma: debug: %(message)s"))
+    logging.basicConfig(handlers=[handler], level=logging.DEBUG)
+
+
+def boundary(text: str) -> None:
+    """A line of the CLI's error boundary (`dockerma: error: …`, click's help) on stderr, as it
+    is: its parts were made printable where they came in."""
+    sys.stderr.write(text + "\n")
+
+
+def traceback_now() -> None:
+    """The traceback of the exception being handled, for --debug."""
+    traceback.print_exc()
+
+
+def flush() -> bool:
+    """Flush both streams before leaving; False when stdout's reader went away
+    (`dockerma build … | head`)."""
+    ok = True
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        ok = False
+    sys.stderr.flush()
+    return ok

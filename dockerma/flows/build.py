@@ -31,7 +31,7 @@ from dockerma.registry import bases as baseimages
 from dockerma.registry.client import Registry
 
 if TYPE_CHECKING:
-    from dockerma.flows.push import Lookups
+    from dockerma.flows.lookups import Lookups
 
 __all__ = ["Request", "run"]
 
@@ -134,7 +134,7 @@ def _stopping_children() -> Iterator[None]:
 
 
 class _RegistryReadAhead:
-    """push's registry reads (push.Lookups), started by the first build that succeeds.
+    """push's registry reads (lookups.Lookups), started by the first build that succeeds.
 
     Earlier, the reads would slow the builds' start; started then, they run while the last
     builds do, and after a warm build nothing is left to wait for but the push. The push
@@ -168,9 +168,9 @@ class _RegistryReadAhead:
         return self._lookups(), False
 
     def _lookups(self) -> Lookups:
-        from dockerma.flows import push  # see the class docstring
+        from dockerma.flows import lookups  # see the class docstring
 
-        return push.Lookups(*self._args)
+        return lookups.Lookups(*self._args)
 
 
 def _build_all(plans: Sequence[Plan], b: _Build) -> tuple[list[Arch], Lookups | None]:
@@ -297,10 +297,10 @@ def _push(
     archs: Sequence[Arch], lookups: Lookups | None, b: _Build
 ) -> tuple[list[Arch], dict[str, str]]:
     """push's publish, as `dockerma push` does it; each architecture's pushed digest."""
-    from dockerma.flows import push  # only with --push: see _RegistryReadAhead
+    from dockerma.flows import publish  # only with --push: see _RegistryReadAhead
 
     images = {a.platform: a.for_push() for a in archs}
-    lists = push.publish(
+    lists = publish.publish(
         {p: e.docker for p, e in b.engines.items()},
         b.out,
         b.inputs.tags,
