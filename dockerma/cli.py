@@ -265,8 +265,8 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     if argv is None:
         # The work is done: every docker child was waited for (or stopped, when interrupted)
         # and the temporary files are gone. Leave without the interpreter's clean-up, which
-        # frees every module one by one (~20 ms of each run) and, after an interruption,
-        # would wait for worker threads still blocked on a registry (30 s per try).
+        # frees every module one by one (a cost on every run) and, after an interruption,
+        # would wait for worker threads still blocked on a registry.
         if not output.flush():  # `dockerma build … | head`: the reader went away
             code = code or 1
         os._exit(code)

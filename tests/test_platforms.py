@@ -1,4 +1,4 @@
-"""platforms.py: every form of PRODUCT.md §1, the suffix table of §2, qemu names, matching."""
+"""platforms.py: every form of architecture the README names, the suffix table, qemu names, matching."""
 
 from __future__ import annotations
 
@@ -80,7 +80,7 @@ def test_docker_string(text: str, docker: str) -> None:
     assert str(p) == docker
 
 
-# PRODUCT.md §2, exactly.
+# The suffix table of the README, exactly.
 SUFFIXES = [
     ("linux/amd64", "amd64"),
     ("linux/arm/v7", "arm"),
