@@ -6,13 +6,19 @@ files unchanged, no manifest list pointing at anything wrong, and the same comma
 once the fault is gone.
 
 The daemon faults use a private dockerd (Debian's /usr/sbin/dockerd with its own socket,
-data-root, exec-root, pidfile and bridge dmafault0): the test bed's engines are never
-stopped. Never --bridge=none: dockerd would delete the host's docker0.
+data-root, exec-root, pidfile and bridge): the test bed's engines are never stopped. Never
+--bridge=none: dockerd would delete the host's docker0. Nothing of it outlives the run: the
+daemon gets SIGKILL when pytest dies, and what a killed run left (mounts, directories, the
+bridge) is reaped when the fixture next starts. Bridge name, subnet and proxy port are
+chosen free, so two runs never collide.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
+import ipaddress
 import json
 import os
 import shutil
@@ -23,6 +29,7 @@ import tempfile
 import threading
 import time
 import urllib.error
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,10 +41,10 @@ from tests.e2e.registry_proxy import Proxy
 pytestmark = pytest.mark.e2e
 
 DOCKERD = "/usr/sbin/dockerd"
-BRIDGE = "dmafault0"
-BRIDGE_ADDRESS = "10.215.0.1/24"
-# The modern engine talks plain HTTP only to the registries it lists: 5000, 5001 and 5002.
-PROXY_PORT = 5002
+# Every private daemon's run directory: /run/dmafault-XXXX, with owner.json naming its data
+# directory, bridge and pytest pid, so that a later run can reap what a killed one left.
+RUN_PREFIX = "dmafault-"
+OWNER = "owner.json"
 
 
 def _refused(res: subprocess.CompletedProcess[str], *needles: str) -> str:
@@ -66,9 +73,10 @@ def _no_list(registry_get, ref: str) -> None:
 class PrivateDockerd:
     """A dockerd of this test's own: start, kill (SIGKILL) and stop it at will."""
 
-    def __init__(self, run_dir: Path, data_dir: Path) -> None:
+    def __init__(self, run_dir: Path, data_dir: Path, bridge: str) -> None:
         self.run_dir = run_dir  # short path: the socket and containerd's live under it
         self.data_dir = data_dir
+        self.bridge = bridge
         self.sock = run_dir / "docker.sock"
         self.host = f"unix://{self.sock}"
         self.log = data_dir / "dockerd.log"
@@ -109,7 +117,7 @@ class PrivateDockerd:
                     str(self.run_dir / "dockerd.pid"),
                     "--config-file",
                     str(self.config),
-                    f"--bridge={BRIDGE}",
+                    f"--bridge={self.bridge}",
                     "--iptables=false",
                     "--ip-masq=false",
                     "--ip-forward=false",
@@ -118,6 +126,7 @@ class PrivateDockerd:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=functools.partial(_die_with_parent, os.getpid()),
             )
         deadline = time.monotonic() + 60
         while not self.up():
@@ -160,29 +169,139 @@ class PrivateDockerd:
 
     def leftovers(self) -> list[int]:
         """Processes this dockerd started (its containerd, shims), found by our paths."""
-        mine = (str(self.run_dir), str(self.data_dir))
-        pids = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit() or int(entry.name) == os.getpid():
-                continue
-            try:
-                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            except OSError:
-                continue
-            if any(path in cmdline for path in mine):
-                pids.append(int(entry.name))
-        return pids
+        return _processes_under(self.run_dir, self.data_dir)
 
 
-def _bridge_up() -> None:
-    if subprocess.run(["ip", "link", "show", BRIDGE], capture_output=True).returncode != 0:
-        subprocess.run(["ip", "link", "add", "name", BRIDGE, "type", "bridge"], check=True)
-    shown = subprocess.run(
-        ["ip", "-4", "addr", "show", "dev", BRIDGE], capture_output=True, text=True
-    ).stdout
-    if BRIDGE_ADDRESS not in shown:
-        subprocess.run(["ip", "addr", "add", BRIDGE_ADDRESS, "dev", BRIDGE], check=True)
-    subprocess.run(["ip", "link", "set", BRIDGE, "up"], check=True)
+_PR_SET_PDEATHSIG = 1
+# Looked up here, not in the forked child: a lock another thread held at fork would hang it.
+_prctl = ctypes.CDLL(None, use_errno=True).prctl
+
+
+def _die_with_parent(parent: int) -> None:
+    """In the child, before exec: SIGKILL when pytest dies, even by SIGKILL. (Linux sends
+    it when the forking thread ends: the fixtures run in pytest's main thread.)"""
+    if _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        os._exit(127)
+    if os.getppid() != parent:  # pytest died before the prctl took hold
+        os._exit(127)
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    return [arg.decode(errors="replace") for arg in raw.split(b"\0") if arg]
+
+
+def _processes_under(*dirs: Path) -> list[int]:
+    """Processes whose command line names one of these directories (ours, by our paths)."""
+    mine = [str(d) for d in dirs]
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        cmdline = " ".join(_cmdline(int(entry.name)))
+        if any(path in cmdline for path in mine):
+            pids.append(int(entry.name))
+    return pids
+
+
+def _kill_all(pids: list[int]) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _ip(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["ip", *args], capture_output=True, text=True)
+
+
+def _free_subnet() -> ipaddress.IPv4Network:
+    """A 10.x.y.0/24 that no address or route of this machine overlaps."""
+    taken = []
+    for line in _ip("-4", "-o", "addr", "show").stdout.splitlines():
+        taken.append(ipaddress.ip_interface(line.split()[3]).network)
+    for line in _ip("-4", "route", "show", "table", "all").stdout.splitlines():
+        first = line.split()[0] if line.split() else ""
+        with contextlib.suppress(ValueError):
+            net = ipaddress.ip_network(first, strict=False)
+            if net.prefixlen > 0:  # the default route overlaps everything
+                taken.append(net)
+    for _ in range(1000):
+        net = ipaddress.ip_network(f"10.{uuid.uuid4().int % 127 + 128}.{os.urandom(1)[0]}.0/24")
+        if not any(net.overlaps(other) for other in taken):
+            return net
+    raise AssertionError(f"no free 10.x.y.0/24 for the private dockerd's bridge: {taken}")
+
+
+def _bridge_up(run_dir: Path) -> str:
+    """A new bridge `dmaf<suffix>` (its name recorded in run_dir first) on a free subnet."""
+    for _ in range(20):
+        bridge = f"dmaf{uuid.uuid4().hex[:8]}"  # 12 characters: IFNAMSIZ allows 15
+        owner = json.loads((run_dir / OWNER).read_text())
+        (run_dir / OWNER).write_text(json.dumps({**owner, "bridge": bridge}))
+        if _ip("link", "add", "name", bridge, "type", "bridge").returncode == 0:
+            break
+    else:
+        raise AssertionError("could not create a bridge for the private dockerd")
+    net = _free_subnet()
+    subprocess.run(["ip", "addr", "add", f"{net[1]}/{net.prefixlen}", "dev", bridge], check=True)
+    subprocess.run(["ip", "link", "set", bridge, "up"], check=True)
+    return bridge
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+def _is_live_pytest(pid: int) -> bool:
+    return _pid_alive(pid) and any("pytest" in arg for arg in _cmdline(pid))
+
+
+def _is_our_dockerd(pid: int, run_dir: Path) -> bool:
+    args = _cmdline(pid)
+    return bool(args) and args[0] == DOCKERD and f"unix://{run_dir}/docker.sock" in args
+
+
+def _clean(run_dir: Path, data_dir: Path | None, bridge: str | None) -> None:
+    """Everything a private dockerd leaves behind: processes, mounts, directories, bridge."""
+    dirs = [run_dir, *([data_dir] if data_dir else [])]
+    _kill_all(_processes_under(*dirs))  # containerd and shims left by a SIGKILLed dockerd
+    time.sleep(0.5)
+    _unmount_under(*dirs)
+    for d in dirs:
+        shutil.rmtree(d, ignore_errors=True)
+    if bridge:
+        _ip("link", "del", bridge)
+
+
+def _reap_stale() -> list[str]:
+    """Reap what earlier runs, killed before their teardown, left: the directories named
+    /run/dmafault-*, whose pytest is gone (another run that still lives is left alone)."""
+    reaped = []
+    for run_dir in sorted(Path("/run").glob(f"{RUN_PREFIX}*")):
+        try:
+            owner = json.loads((run_dir / OWNER).read_text())
+        except (OSError, ValueError):
+            owner = {}
+        pytest_pid = owner.get("pytest_pid")
+        if pytest_pid and pytest_pid != os.getpid() and _is_live_pytest(pytest_pid):
+            continue
+        try:
+            pid = int((run_dir / "dockerd.pid").read_text().strip())
+        except (OSError, ValueError):
+            pid = 0
+        if pid and _is_our_dockerd(pid, run_dir):
+            _kill_all([pid])
+        data_dir = owner.get("data_dir")
+        _clean(run_dir, Path(data_dir) if data_dir else None, owner.get("bridge"))
+        reaped.append(str(run_dir))
+    return reaped
 
 
 def _unmount_under(*roots: Path) -> None:
@@ -199,23 +318,23 @@ def _unmount_under(*roots: Path) -> None:
 def private_dockerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateDockerd]:
     if os.geteuid() != 0 or not Path(DOCKERD).is_file():
         _unavailable("the fault tests need root and Debian's /usr/sbin/dockerd")
-    run_dir = Path(tempfile.mkdtemp(prefix="dmafault-", dir="/run"))
+    for stale in _reap_stale():
+        print(f"reaped {stale}, left by a killed run")
+    run_dir = Path(tempfile.mkdtemp(prefix=RUN_PREFIX, dir="/run"))
     data_dir = tmp_path_factory.mktemp("dmafault")
-    _bridge_up()
-    daemon = PrivateDockerd(run_dir, data_dir)
+    owner = {"pytest_pid": os.getpid(), "data_dir": str(data_dir)}
+    (run_dir / OWNER).write_text(json.dumps(owner))
+    bridge = None
     try:
-        daemon.start()
-        yield daemon
+        bridge = _bridge_up(run_dir)
+        daemon = PrivateDockerd(run_dir, data_dir, bridge)
+        try:
+            daemon.start()
+            yield daemon
+        finally:
+            daemon.stop()
     finally:
-        daemon.stop()
-        for pid in daemon.leftovers():  # containerd and shims left by a SIGKILLed dockerd
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        time.sleep(0.5)
-        _unmount_under(run_dir, data_dir)
-        shutil.rmtree(run_dir, ignore_errors=True)
-        shutil.rmtree(data_dir, ignore_errors=True)
-        subprocess.run(["ip", "link", "del", BRIDGE], capture_output=True)
+        _clean(run_dir, data_dir, bridge)
 
 
 def _fresh_tmp(tmp_path: Path) -> Path:
@@ -305,7 +424,9 @@ def test_daemon_killed_during_the_build(
 
 @pytest.fixture
 def proxy(bed: dict[str, str]) -> Iterator[Proxy]:
-    p = Proxy(bed["DOCKERMA_REGISTRY"], port=PROXY_PORT)
+    # A free port: a probe pushed through this proxy on an unlisted port with the modern
+    # (containerd-store) engine, and it fell back to plain HTTP like on its listed ports.
+    p = Proxy(bed["DOCKERMA_REGISTRY"])
     p.release = threading.Event()  # type: ignore[attr-defined]
     yield p
     p.release.set()  # type: ignore[attr-defined]  # hung requests may end now
