@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 import socket
 import subprocess
@@ -162,28 +161,34 @@ def test_hostile_base_registry_ends_in_one_line(
     print(f"{answer}: exit {res.returncode} after {took:.1f} s, peak RSS {peak} MiB")
 
 
+# Runs argv[2:], writes its peak RSS (KiB, wait4's rusage: it and every child it waited for)
+# to argv[1]. A process of its own, small: a child's peak counts its parent's size at fork, and
+# pytest's here can be hundreds of MiB.
+_LAUNCHER = """
+import os, subprocess, sys
+child = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(child.pid, 0)
+with open(sys.argv[1], "w") as f:
+    f.write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def _run_with_peak(
     engine: Engine, tmp_path: Path, *args: str
 ) -> tuple[subprocess.CompletedProcess[str], float, int]:
-    """Run dockerma; (result, seconds, peak RSS in MiB of dockerma or any child it waited
-    for), from wait4's rusage of that one process."""
-    out, err = tmp_path / "stdout", tmp_path / "stderr"
+    """Run dockerma; (result, seconds, peak RSS in MiB of dockerma or any child it ran)."""
+    peak = tmp_path / "peak-rss"
     started = time.monotonic()
-    with out.open("w") as stdout, err.open("w") as stderr:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "dockerma", *args],
-            env=engine.env,
-            stdin=subprocess.DEVNULL,
-            stdout=stdout,
-            stderr=stderr,
-        )
-        _, status, usage = os.wait4(proc.pid, 0)  # reaps it: Popen.wait would lose the rusage
-    took = time.monotonic() - started
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    result = subprocess.CompletedProcess(
-        proc.args, proc.returncode, out.read_text(), err.read_text()
+    res = subprocess.run(
+        [sys.executable, "-c", _LAUNCHER, str(peak), sys.executable, "-m", "dockerma", *args],
+        env=engine.env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
-    return result, took, usage.ru_maxrss // 1024
+    return res, time.monotonic() - started, int(peak.read_text()) // 1024
 
 
 # -- item 9: registry names are checked before anything else ----------------------------------
