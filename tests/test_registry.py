@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import ipaddress
 import json
 import os
 import re
@@ -24,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from dockerma.core import references
 from dockerma.core.references import ImageRef
 from dockerma.errors import DockermaError
 from dockerma.registry import client as registry_module
@@ -74,6 +76,7 @@ class FakeState:
     tokens: dict[str, str] = field(default_factory=dict)
     tls_probes: int = 0
     base_url: str = ""
+    realm: str = ""  # the token service named in challenges; base_url/token when empty
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -189,7 +192,8 @@ class Handler(BaseHTTPRequestHandler):
             if scope.startswith(f"repository:{repo}:") and needed in scope.split(":")[2]:
                 return True
             challenge = (
-                f'Bearer realm="{state.base_url}/token",service="fake-registry",'
+                f'Bearer realm="{state.realm or state.base_url + "/token"}",'
+                'service="fake-registry",'
                 f'scope="repository:{repo}:{"pull,push" if push else "pull"}"'
             )
             self.error(401, "UNAUTHORIZED", {"WWW-Authenticate": challenge})
@@ -219,17 +223,39 @@ class Handler(BaseHTTPRequestHandler):
         return self.answer(200, body, {"Content-Type": "application/json"})
 
 
+class DualServer(ThreadingHTTPServer):
+    """Plain HTTP and TLS on one port (the first byte tells): the same origin but for the
+    scheme, to redirect from one to the other."""
+
+    context: ssl.SSLContext | None = None
+
+    def get_request(self) -> tuple[Any, Any]:
+        sock, addr = super().get_request()
+        if self.context is not None and sock.recv(1, socket.MSG_PEEK) == b"\x16":
+            sock = self.context.wrap_socket(sock, server_side=True)
+        return sock, addr
+
+
 class FakeRegistry:
-    def __init__(self, tls: ssl.SSLContext | None = None, **state: Any) -> None:
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    def __init__(
+        self,
+        tls: ssl.SSLContext | None = None,
+        *,
+        both: bool = False,
+        host: str = "127.0.0.1",
+        **state: Any,
+    ) -> None:
+        self.server = DualServer((host, 0), Handler)
         self.server.daemon_threads = True
         self.server.tls = tls is not None  # type: ignore[attr-defined]
-        if tls is not None:
+        if both:
+            self.server.context = tls
+        elif tls is not None:
             self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
         self.state = FakeState(**state)
         self.server.state = self.state  # type: ignore[attr-defined]
-        self.address = f"127.0.0.1:{self.server.server_address[1]}"
-        self.state.base_url = f"{'https' if tls else 'http'}://{self.address}"
+        self.address = f"{host}:{self.server.server_address[1]}"
+        self.state.base_url = f"{'https' if tls and not both else 'http'}://{self.address}"
         self.thread = threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
         )
@@ -617,11 +643,18 @@ def test_loopback_speaks_plain_http_first_and_remembers(fake: FakeRegistry) -> N
     assert registry._schemes == {fake.address: "http"}
 
 
+def seems_remote(monkeypatch: pytest.MonkeyPatch, address: str = "192.0.2.1") -> None:
+    """Every registry name resolves to `address` (TEST-NET-1: not loopback) for the client's
+    trust decisions; the connection itself still goes to the fake registry on loopback."""
+    found = (ipaddress.ip_address(address),)
+    monkeypatch.setattr(references, "addresses", lambda registry: found)
+
+
 def test_insecure_remote_registry_tries_https_first(
     fake: FakeRegistry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # docker's order for a listed insecure registry that is not loopback: HTTPS, then HTTP.
-    monkeypatch.setattr(registry_module, "is_loopback", lambda registry: False)
+    seems_remote(monkeypatch)
     fake.add("team/app", "v1", INDEX_BODY, OCI_INDEX)
     registry = client(insecure_registries=[fake.address])
     registry.get_manifest(fake.ref("team/app:v1"))
@@ -633,7 +666,7 @@ def test_insecure_remote_registry_tries_https_first(
 def test_secure_registry_never_falls_back(
     fake: FakeRegistry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(registry_module, "is_loopback", lambda registry: False)
+    seems_remote(monkeypatch)
     with pytest.raises(RegistryError, match="does not speak HTTPS.*insecure-registries"):
         client().get_manifest(fake.ref("team/app:v1"))
     assert fake.state.requests == []
@@ -689,18 +722,24 @@ def test_tls_port_answering_http_is_not_taken_for_plain_http() -> None:
 @pytest.mark.parametrize(
     ("registry", "insecure_registries", "insecure", "expected"),
     [
-        ("127.0.0.1:5000", (), False, True),
-        ("localhost:5000", (), False, True),
-        ("reg.example:5000", (), False, False),
-        ("reg.example:5000", ("reg.example:5000",), False, True),
-        ("reg.example:5000", ("reg.example:5001",), False, False),
-        ("10.1.2.3:5000", ("10.0.0.0/8",), False, True),
-        ("192.168.1.2:5000", ("10.0.0.0/8", "127.0.0.0/8"), False, False),
-        ("reg.example:5000", (), True, True),
+        ("127.0.0.1:5000", (), (), True),
+        ("localhost:5000", (), (), True),
+        ("reg.example:5000", (), (), False),
+        ("reg.example:5000", ("reg.example:5000",), (), True),
+        ("reg.example:5000", ("reg.example:5001",), (), False),
+        ("10.1.2.3:5000", ("10.0.0.0/8",), (), True),
+        ("192.168.1.2:5000", ("10.0.0.0/8", "127.0.0.0/8"), (), False),
+        ("reg.example:5000", (), ("reg.example:5000",), True),
+        # --insecure names one registry (host:port): not another port, not another host
+        ("reg.example:5001", (), ("reg.example:5000",), False),
+        ("docker.io", (), ("reg.example:5000",), False),
     ],
 )
 def test_which_registries_are_insecure(
-    registry: str, insecure_registries: tuple[str, ...], insecure: bool, expected: bool
+    registry: str,
+    insecure_registries: tuple[str, ...],
+    insecure: tuple[str, ...],
+    expected: bool,
 ) -> None:
     client_ = client(insecure=insecure, insecure_registries=insecure_registries)
     assert client_.is_insecure(registry) is expected
@@ -765,13 +804,13 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     )
 
 
-def tls_registry(pki: Pki, client_ca: Path | None = None) -> FakeRegistry:
+def tls_registry(pki: Pki, client_ca: Path | None = None, host: str = "127.0.0.1") -> FakeRegistry:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(pki.server_cert, pki.server_key)
     if client_ca is not None:
         context.verify_mode = ssl.CERT_REQUIRED
         context.load_verify_locations(client_ca)
-    return FakeRegistry(tls=context)
+    return FakeRegistry(tls=context, host=host)
 
 
 def certs_d(tmp_path: Path, address: str, files: dict[str, Path]) -> str:
@@ -879,3 +918,224 @@ def test_loopback_tls_registry_answering_plain_http_with_400_is_spoken_to_in_htt
         listener.close()
     assert seen == ["http", "https", "https"]
     assert registry._schemes == {f"127.0.0.1:{port}": "https"}
+
+
+# -- trust boundaries (issue 17, items 1 and 4) ------------------------------------------------
+# --insecure, the daemon's list and loopback relax TLS for one registry (host:port) only;
+# credentials never go over plain HTTP to anything but a plain-HTTP registry, and never follow
+# a redirect to another origin.
+
+
+def bearer_pair(registry: FakeRegistry, token_server: FakeRegistry) -> None:
+    """`registry` names `token_server`'s /token in its challenges and accepts its tokens."""
+    registry.state.auth = "bearer"
+    registry.state.realm = f"{token_server.state.base_url}/token"
+    token_server.state.tokens = registry.state.tokens
+
+
+def test_insecure_does_not_reach_the_token_service(
+    pki: Pki, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # --insecure names a plain-HTTP registry; its token service is another host:port whose
+    # certificate nothing vouches for: it must be verified (and fail), never trusted blindly.
+    seems_remote(monkeypatch)
+    token_server = tls_registry(pki)
+    fake = FakeRegistry()
+    try:
+        bearer_pair(fake, token_server)
+        fake.add("team/app", "v1", INDEX_BODY, OCI_INDEX)
+        registry = client(logged_in(tmp_path, fake.address), insecure=[fake.address])
+        with pytest.raises(RegistryError) as info:
+            registry.get_manifest(fake.ref("team/app:v1"))
+        assert str(info.value).startswith(
+            f"cannot verify the TLS certificate of {token_server.address} (where registry "
+            f"{fake.address} sends dockerma)"
+        )
+        # the hint names where dockerma looks for the token service's CA, not the registry's
+        assert f"certs.d/{token_server.address}/ca.crt" in str(info.value)
+        assert token_server.state.token_requests == []  # the credentials never left
+    finally:
+        fake.close()
+        token_server.close()
+
+
+def test_loopback_registry_does_not_make_its_token_service_unverified(
+    pki: Pki, tmp_path: Path
+) -> None:
+    # The same for the automatic rule: a loopback registry may speak plain HTTP; a token
+    # service on another port of the machine is still verified.
+    token_server = tls_registry(pki)
+    fake = FakeRegistry()
+    try:
+        bearer_pair(fake, token_server)
+        registry = client(logged_in(tmp_path, fake.address))
+        with pytest.raises(RegistryError, match="cannot verify the TLS certificate"):
+            registry.get_manifest(fake.ref("team/app:v1"))
+        # ... and with its CA in certs.d the same flow works
+        certs = certs_d(tmp_path, token_server.address, {"ca.crt": pki.ca})
+        fake.add("team/app", "v1", INDEX_BODY, OCI_INDEX)
+        registry = client(logged_in(tmp_path, fake.address), certs_dirs=[certs])
+        assert registry.get_manifest(fake.ref("team/app:v1")).body == INDEX_BODY
+    finally:
+        fake.close()
+        token_server.close()
+
+
+def test_insecure_does_not_reach_a_redirect_elsewhere(
+    pki: Pki, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seems_remote(monkeypatch)
+    storage = tls_registry(pki)
+    fake = FakeRegistry()
+    try:
+        config = b'{"architecture": "amd64"}'
+        fake.state.blobs[digest_of(config)] = storage.state.blobs[digest_of(config)] = config
+        fake.state.redirect_blobs_to = f"https://localhost:{storage.address.split(':')[1]}/storage/"
+        registry = client(insecure=[fake.address])
+        with pytest.raises(RegistryError) as info:
+            registry.get_blob(fake.ref("team/app:v1"), digest_of(config))
+        assert str(info.value).startswith("cannot verify the TLS certificate of localhost:")
+        assert storage.state.storage_requests == []
+    finally:
+        fake.close()
+        storage.close()
+
+
+def test_insecure_does_not_reach_other_images_registries(
+    pki: Pki, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # build --insecure -t A/app: a base image on registry B is verified as usual.
+    seems_remote(monkeypatch)
+    base_registry = tls_registry(pki)
+    fake = FakeRegistry()
+    try:
+        base_registry.add("library/base", "1", INDEX_BODY, OCI_INDEX)
+        fake.add("team/app", "v1", INDEX_BODY, OCI_INDEX)
+        warnings: list[str] = []
+        registry = client(insecure=[fake.address], on_warning=warnings.append)
+        assert registry.get_manifest(fake.ref("team/app:v1")).body == INDEX_BODY
+        with pytest.raises(RegistryError, match="cannot verify the TLS certificate"):
+            registry.get_manifest(base_registry.ref("library/base:1"))
+        assert base_registry.state.requests == []
+        registry.get_manifest(fake.ref("team/app:v1"))
+        # said once, naming the one registry
+        assert len(warnings) == 1
+        assert f"registry {fake.address} is treated as insecure" in warnings[0]
+    finally:
+        fake.close()
+        base_registry.close()
+
+
+def test_daemon_cidr_pins_the_connection_to_the_matching_address(
+    fake: FakeRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A name is plain HTTP because it resolved into an insecure network: the connections go
+    # to that address, even when the name resolves elsewhere by then (DNS rebinding).
+    fake.add("team/app", "v1", INDEX_BODY, OCI_INDEX)
+    port = fake.address.split(":")[1]
+    real = socket.getaddrinfo
+    answers = iter([["127.0.0.1", "192.0.2.1"]])  # the first answer; later ones go elsewhere
+
+    def getaddrinfo(host: str, *args: Any, **kwargs: Any) -> Any:
+        if host != "dev.example":
+            return real(host, *args, **kwargs)
+        addresses = next(answers, ["192.0.2.1"])
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, 0)) for a in addresses]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    registry = client(timeout=2, retries=0)
+    ref = ImageRef.parse(f"dev.example:{port}/team/app:v1")
+    assert registry.is_insecure(ref.registry)
+    assert registry.get_manifest(ref).body == INDEX_BODY
+    assert fake.state.requests[0].headers["Host"] == f"dev.example:{port}"
+
+
+def test_http_realm_is_refused_for_an_https_registry(pki: Pki, tmp_path: Path) -> None:
+    token_server = FakeRegistry()
+    server = tls_registry(pki)
+    try:
+        bearer_pair(server, token_server)
+        certs = certs_d(tmp_path, server.address, {"ca.crt": pki.ca})
+        registry = client(logged_in(tmp_path / "cfg", server.address), certs_dirs=[certs])
+        with pytest.raises(RegistryError) as info:
+            registry.get_manifest(server.ref("team/app:v1"))
+        message = str(info.value)
+        assert f"registry {server.address} names its token service at plain HTTP" in message
+        assert "\n" not in message and PASSWORD not in message
+        assert token_server.state.token_requests == []  # no credentials in clear text
+    finally:
+        server.close()
+        token_server.close()
+
+
+def test_http_realm_elsewhere_is_used_for_a_plain_http_registry(tmp_path: Path) -> None:
+    # The registry itself is plain HTTP: its credentials cross in clear text anyway.
+    token_server, fake = FakeRegistry(), FakeRegistry()
+    try:
+        bearer_pair(fake, token_server)
+        fake.add("team/app", "v1", INDEX_BODY, OCI_INDEX)
+        registry = client(logged_in(tmp_path, fake.address))
+        assert registry.get_manifest(fake.ref("team/app:v1")).body == INDEX_BODY
+        assert len(token_server.state.token_requests) == 1
+    finally:
+        fake.close()
+        token_server.close()
+
+
+def dual_registry(pki: Pki) -> FakeRegistry:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pki.server_cert, pki.server_key)
+    return FakeRegistry(context, both=True)
+
+
+def test_redirect_from_https_to_http_is_refused(pki: Pki, tmp_path: Path) -> None:
+    server = dual_registry(pki)
+    try:
+        config = b'{"architecture": "amd64"}'
+        server.state.auth = "basic"
+        server.state.blobs[digest_of(config)] = config
+        # the same host and port, without TLS
+        server.state.redirect_blobs_to = f"http://{server.address}/storage/"
+        certs = certs_d(tmp_path, server.address, {"ca.crt": pki.ca})
+        registry = client(logged_in(tmp_path / "cfg", server.address), certs_dirs=[certs])
+        with pytest.raises(RegistryError, match="redirects to plain HTTP"):
+            registry.get_blob(server.ref("team/app:v1"), digest_of(config))
+        assert registry._schemes == {server.address: "https"}
+        assert server.state.storage_requests == []
+    finally:
+        server.close()
+
+
+def test_redirect_to_another_scheme_drops_credentials(pki: Pki, tmp_path: Path) -> None:
+    # A plain-HTTP registry sending us to TLS on its own host and port: allowed, but the
+    # Authorization header was for http://host:port, another origin.
+    server = dual_registry(pki)
+    try:
+        config = b'{"architecture": "amd64"}'
+        server.state.auth = "basic"
+        server.state.blobs[digest_of(config)] = config
+        server.state.redirect_blobs_to = f"https://{server.address}/storage/"
+        registry = client(logged_in(tmp_path, server.address))
+        assert registry.get_blob(server.ref("team/app:v1"), digest_of(config)) == config
+        assert registry._schemes == {server.address: "http"}
+        assert server.state.requests[-1].headers["Authorization"].startswith("Basic ")
+        assert "Authorization" not in server.state.storage_requests[0].headers
+    finally:
+        server.close()
+
+
+def test_redirect_to_http_elsewhere_is_refused_for_an_https_registry(
+    pki: Pki, tmp_path: Path
+) -> None:
+    server, storage = tls_registry(pki), FakeRegistry()
+    try:
+        config = b'{"architecture": "amd64"}'
+        server.state.blobs[digest_of(config)] = storage.state.blobs[digest_of(config)] = config
+        server.state.redirect_blobs_to = f"http://{storage.address}/storage/"
+        certs = certs_d(tmp_path, server.address, {"ca.crt": pki.ca})
+        with pytest.raises(RegistryError, match="redirects to plain HTTP"):
+            client(certs_dirs=[certs]).get_blob(server.ref("team/app:v1"), digest_of(config))
+        assert storage.state.storage_requests == []
+    finally:
+        server.close()
+        storage.close()

@@ -248,11 +248,15 @@ def run(
         if not dry_run and node.local and emulated and not engine.emulation_available(p):
             raise DockermaError(engine.emulation_hint(p))
 
+    if insecure and not tags:
+        out.warn("--insecure applies to the registry of the -t tags; without -t it does nothing")
     registry = Registry(
         config_dir=docker.options.config,
-        insecure=insecure,
+        # --insecure is for the registry the run pushes to, never for the base images.
+        insecure=[t.registry for t in tags] if insecure else (),
         insecure_registries=info.insecure_registries,
         on_retry=out.warn,
+        on_warning=out.warn,
     )
     try:
         pairs: list[tuple[str, Platform]] = []

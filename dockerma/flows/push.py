@@ -88,9 +88,10 @@ def run(
         local, known = finding.result()
     registry = Registry(
         config_dir=docker.options.config,
-        insecure=insecure,
+        insecure=[ref.registry] if insecure else (),  # that registry only
         insecure_registries=info.insecure_registries,
         on_retry=out.warn,
+        on_warning=out.warn,
     )
     try:
         groups = _find_everywhere(docker, ref, nodes, local)

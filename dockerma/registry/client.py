@@ -5,6 +5,11 @@ peer"), refuses per-arch references that are OCI indexes (containerd image store
 stale local cache. This client uses what the user's docker has instead: the credentials from
 config.json and its helpers, the CAs and client certificates in certs.d, and docker's rules
 for plain-HTTP ("insecure") registries. Secrets never reach a message, a log line or a repr.
+
+Trust is per registry (host:port), never per run: `--insecure`, the daemon's insecure list
+and loopback relax TLS for the registry an image lives in, and for no other host (its token
+service, where it redirects, other images' registries). Credentials go over plain HTTP only
+to a registry that is itself plain HTTP, and never follow a redirect to another origin.
 """
 
 from __future__ import annotations
@@ -27,10 +32,11 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from dockerma.core import manifests
-from dockerma.core.references import ImageRef, is_loopback
+from dockerma.core import manifests, references
+from dockerma.core.references import ImageRef
 from dockerma.errors import DockermaError
-from dockerma.registry import credentials
+from dockerma.registry import credentials, transport
+from dockerma.registry.transport import Response as _Response
 
 log = logging.getLogger("dockerma")
 
@@ -50,9 +56,19 @@ _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 5
 _MAX_DELAY = 10.0
+# One request, its retries and redirects included, gets this long in all: a per-read timeout
+# alone let a server that sends a byte a second keep a request alive for hours.
+_DEADLINE = 120.0
+# docker's default insecure-registries (daemon.json can only add to them).
+_LOOPBACK_NETS = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
 # Token servers may omit expires_in; the token spec says to assume 60 s then.
 _MIN_TOKEN_LIFE = 60.0
 _USER_AGENT = "dockerma"
+# How a message names where a registry sends us, and what to fix.
+_HOPS = {
+    "token": ("names its token service at", "token realm (auth configuration)"),
+    "redirect": ("redirects to", "redirects"),
+}
 _AUTH_PARAM = re.compile(r'([A-Za-z][\w-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,"]*))')
 
 
@@ -92,20 +108,23 @@ class Manifest:
 
 
 @dataclass(frozen=True)
-class _Response:
-    status: int
-    reason: str
-    headers: http.client.HTTPMessage
-    body: bytes
-
-    def header(self, name: str) -> str:
-        return self.headers.get(name, "") or ""
-
-
-@dataclass(frozen=True)
 class _Login:
     username: str
     secret: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class _Trust:
+    """How dockerma may speak to one registry's own host:port (never to any other host)."""
+
+    insecure: bool = False  # plain HTTP, or TLS without verification, is allowed
+    loopback: bool = False  # plain HTTP is tried first: nothing leaves the machine
+    # When the decision was made from resolved addresses: the connections go to these only
+    # (a name that resolved to 127.0.0.1 once must not reach another host the next time).
+    addresses: tuple[str, ...] = ()
+
+
+_VERIFIED = _Trust()
 
 
 @dataclass(frozen=True)
@@ -128,25 +147,32 @@ class Registry:
         self,
         *,
         config_dir: str | None = None,
-        insecure: bool = False,
+        insecure: Collection[str] = (),
         insecure_registries: Collection[str] = (),
         timeout: float = 30.0,
+        deadline: float = _DEADLINE,
         retries: int = 4,
         on_retry: Callable[[str], None] | None = None,
+        on_warning: Callable[[str], None] | None = None,
         certs_dirs: Sequence[str] = ("/etc/docker/certs.d",),
         backoff: float = 0.5,
     ) -> None:
+        """`insecure`: the registries (host:port) `--insecure` applies to, the ones the run
+        pushes to or looks up for the user; `insecure_registries`: the daemon's list (names
+        and CIDRs). `timeout` bounds each read, `deadline` each request in all."""
         self._config_dir = config_dir
-        self._insecure = insecure
+        self._insecure = frozenset(r.lower() for r in insecure)
         self._insecure_registries = tuple(insecure_registries)
         self._timeout = timeout
+        self._deadline = deadline
         self._retries = max(0, retries)
         self._on_retry = on_retry
+        self._on_warning = on_warning
         self._certs_dirs = tuple(certs_dirs)
         self._backoff = backoff
         self._lock = threading.Lock()
         self._schemes: dict[str, str] = {}
-        self._insecure_cache: dict[str, bool] = {}
+        self._trust: dict[str, _Trust] = {}
         self._tls: dict[tuple[tuple[str, ...], bool], ssl.SSLContext] = {}
         self._logins: dict[str, _Login | None] = {}
         self._login_problems: dict[str, str] = {}
@@ -158,17 +184,21 @@ class Registry:
 
     def __repr__(self) -> str:
         registries = ", ".join(self._insecure_registries)
-        return f"Registry(insecure={self._insecure}, insecure_registries=[{registries}])"
+        forced = ", ".join(sorted(self._insecure))
+        return f"Registry(insecure=[{forced}], insecure_registries=[{registries}])"
 
     # -- the API -----------------------------------------------------------------------------
 
     def get_manifest(self, ref: ImageRef) -> Manifest:
         """The manifest, list or index `ref` names; NotFound when the registry has none."""
         path = f"/v2/{ref.repository}/manifests/{ref.reference}"
-        resp = self._request(ref, "pull", "GET", path, {"Accept": _ACCEPT})
+        resp = self._request(
+            ref, "pull", "GET", path, {"Accept": _ACCEPT}, limit=transport.MAX_MANIFEST
+        )
         if resp.status == 404:
             raise self._not_found(ref, resp)
         self._expect(ref.registry, "GET", path, resp, 200)
+        self._check_depth(ref.registry, f"the manifest of {ref}", resp.body)
         digest = sha256_digest(resp.body)
         self._check_digest(ref.registry, path, digest, self._content_digest(ref, resp))
         if ref.digest.startswith("sha256:"):
@@ -196,12 +226,14 @@ class Registry:
             return None
 
     def get_blob(self, ref: ImageRef, digest: str) -> bytes:
-        """A blob of ref's repository (e.g. an image config), checked against its digest."""
+        """A small JSON blob of ref's repository (an image config), checked against its digest
+        (at most transport.MAX_CONFIG bytes; layers are docker's business)."""
         path = f"/v2/{ref.repository}/blobs/{digest}"
-        resp = self._request(ref, "pull", "GET", path, {})
+        resp = self._request(ref, "pull", "GET", path, {}, limit=transport.MAX_CONFIG)
         if resp.status == 404:
             raise self._not_found(ref, resp, what=f"blob {digest} of {ref.name}")
         self._expect(ref.registry, "GET", path, resp, 200)
+        self._check_depth(ref.registry, f"blob {digest} of {ref.name}", resp.body)
         if digest.startswith("sha256:"):
             self._check_digest(ref.registry, path, sha256_digest(resp.body), digest)
         return resp.body
@@ -260,13 +292,22 @@ class Registry:
             thread.join(max(0.0, deadline - time.monotonic()))
 
     def is_insecure(self, registry: str) -> bool:
-        """Whether docker would let `registry` speak plain HTTP / unverified TLS."""
+        """Whether `registry` (host:port) may speak plain HTTP / unverified TLS."""
+        return self._trust_of(registry).insecure
+
+    def _trust_of(self, registry: str) -> _Trust:
         with self._lock:
-            known = self._insecure_cache.get(registry)
+            known = self._trust.get(registry)
         if known is None:
-            known = self._decide_insecure(registry)
+            known = self._decide_trust(registry)
             with self._lock:
-                self._insecure_cache[registry] = known
+                fresh = registry not in self._trust
+                known = self._trust.setdefault(registry, known)
+            if fresh and registry.lower() in self._insecure and self._on_warning is not None:
+                self._on_warning(
+                    f"--insecure: registry {registry} is treated as insecure (plain HTTP, or "
+                    "TLS without certificate checks); every other host is verified as usual"
+                )
         return known
 
     # -- authentication ----------------------------------------------------------------------
@@ -279,6 +320,8 @@ class Registry:
         path: str,
         headers: Mapping[str, str],
         body: bytes | None = None,
+        *,
+        limit: int = transport.MAX_ERROR,
     ) -> _Response:
         registry = ref.registry
         scope = f"repository:{ref.repository}:{actions}"
@@ -286,13 +329,13 @@ class Registry:
         auth = self._known_auth(registry, scope)
         if auth:
             hdrs["Authorization"] = auth
-        resp = self._send(registry, method, path, hdrs, body)
+        resp = self._send(registry, method, path, hdrs, body, limit=limit)
         if resp.status == 401:
             # Anonymous first, as docker does; a cached token may also have expired early.
             with self._lock:
                 self._auth.pop((registry, scope), None)
             hdrs["Authorization"] = self._authorize(registry, scope, resp)
-            resp = self._send(registry, method, path, hdrs, body)
+            resp = self._send(registry, method, path, hdrs, body, limit=limit)
         if resp.status in (401, 403):
             raise self._denied(registry, ref.repository, actions, resp)
         return resp
@@ -348,7 +391,7 @@ class Registry:
         if challenge.service:
             params["service"] = challenge.service
         realm = challenge.realm
-        if not realm.startswith(("https://", "http://")):
+        if not realm.startswith(("https://", "http://")):  # _follow checks which of them
             raise self._error(
                 RegistryError,
                 f"registry {registry} names no usable token service (realm {realm!r}); "
@@ -365,6 +408,7 @@ class Registry:
                 realm,
                 {"Content-Type": "application/x-www-form-urlencoded"},
                 urllib.parse.urlencode(form).encode(),
+                limit=transport.MAX_TOKEN,
             )
             if resp.status in (404, 405):  # a token server without OAuth: basic auth below
                 resp = None
@@ -377,7 +421,7 @@ class Registry:
                 value = base64.b64encode(pair).decode("ascii")
                 self._keep_secret(value)
                 headers["Authorization"] = f"Basic {value}"
-            resp = self._send(registry, "GET", url, headers)
+            resp = self._send(registry, "GET", url, headers, limit=transport.MAX_TOKEN)
         if resp.status in (401, 403):
             if login is None:
                 raise self._no_login(registry, scope)
@@ -387,6 +431,7 @@ class Registry:
                 f"service answered {resp.status}); run `{self._login_cmd(registry)}`",
             )
         self._expect(registry, "GET", _strip_query(realm), resp, 200)
+        self._check_depth(registry, "the answer of its token service", resp.body)
         try:
             data = json.loads(resp.body)
             token = str(data.get("token") or data.get("access_token") or "")
@@ -469,32 +514,43 @@ class Registry:
         target: str,
         headers: Mapping[str, str],
         body: bytes | None = None,
+        *,
+        limit: int = transport.MAX_ERROR,
     ) -> _Response:
-        """One request with retries; target is a path on `registry` or an absolute URL."""
+        """One request with retries, all within the deadline; target is a path on `registry`
+        or an absolute URL (its token service)."""
         shown = _strip_query(target)
+        deadline = time.monotonic() + self._deadline
         attempt = 0
         while True:
+            failure: Exception | None = None
             try:
-                resp = self._follow(registry, method, target, headers, body)
+                resp = self._follow(registry, method, target, headers, body, limit, deadline)
+            except (transport.Expired, transport.TooLarge) as err:
+                raise self._unbounded(registry, method, shown, err, attempt + 1) from None
             except ssl.SSLError as err:
                 if not isinstance(err, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
                     raise self._tls_error(registry, err) from None
                 if attempt >= self._retries:
                     raise self._unreachable(registry, method, shown, err, attempt + 1) from None
-                problem = f"dropped the connection ({_describe(err)})"
+                failure, problem = err, f"dropped the connection ({_describe(err)})"
             except (OSError, http.client.HTTPException) as err:
                 # Nothing listening, or no such host: waiting does not mend an address, and
                 # docker itself gives up at once there. Drops and timeouts are retried.
                 if attempt >= self._retries or isinstance(
-                    err, (ConnectionRefusedError, socket.gaierror)
+                    err, (ConnectionRefusedError, socket.gaierror, http.client.InvalidURL)
                 ):
                     raise self._unreachable(registry, method, shown, err, attempt + 1) from None
-                problem = f"did not answer ({_describe(err)})"
+                failure, problem = err, f"did not answer ({_describe(err)})"
             else:
                 if resp.status not in _RETRY_STATUSES or attempt >= self._retries:
                     return resp
                 problem = f"answered {resp.status}"
             delay = min(self._backoff * 2**attempt, _MAX_DELAY)
+            if time.monotonic() + delay >= deadline:  # no time left for another try
+                if failure is None:
+                    return resp
+                raise self._unreachable(registry, method, shown, failure, attempt + 1)
             attempt += 1
             if self._on_retry is not None:
                 self._on_retry(
@@ -513,14 +569,19 @@ class Registry:
         target: str,
         headers: Mapping[str, str],
         body: bytes | None,
+        limit: int,
+        deadline: float,
     ) -> _Response:
         if target.startswith("/"):
-            scheme, netloc, resp = self._to_registry(registry, method, target, headers, body)
+            scheme, netloc, resp = self._to_registry(
+                registry, method, target, headers, body, limit, deadline
+            )
+            current = f"{scheme}://{netloc}{target}"
         else:
-            url = urllib.parse.urlsplit(target)
-            scheme, netloc = url.scheme, url.netloc
-            resp = self._exchange(scheme, netloc, (netloc,), method, _path(url), headers, body)
-        current = f"{scheme}://{netloc}{target}" if target.startswith("/") else target
+            current = target
+            scheme, netloc, resp = self._hop(
+                registry, "token", current, method, headers, body, limit, deadline
+            )
         hops = 0
         # Blob downloads are often redirected to storage elsewhere (S3, a CDN).
         while resp.status in _REDIRECTS and method in ("GET", "HEAD") and hops < _MAX_REDIRECTS:
@@ -529,13 +590,66 @@ class Registry:
                 break
             current = urllib.parse.urljoin(current, location)
             url = urllib.parse.urlsplit(current)
-            if url.netloc != netloc:
-                # Our credentials are for the registry only, never for where it sends us.
+            if (url.scheme.lower(), url.netloc.lower()) != (scheme, netloc.lower()):
+                # Our credentials are for the registry's own origin only, never for where it
+                # sends us (another host, another port, or the same one without TLS).
                 headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
-            scheme, netloc = url.scheme, url.netloc
-            resp = self._exchange(scheme, netloc, (netloc,), method, _path(url), headers, None)
+            scheme, netloc, resp = self._hop(
+                registry, "redirect", current, method, headers, None, limit, deadline
+            )
             hops += 1
         return resp
+
+    def _hop(
+        self,
+        registry: str,
+        kind: str,
+        url: str,
+        method: str,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        limit: int,
+        deadline: float,
+    ) -> tuple[str, str, _Response]:
+        """A request to where the registry sends us (its token service: kind "token", or a
+        redirect): never plain HTTP from an HTTPS registry; TLS relaxed only for the
+        registry's own host:port."""
+        parts = urllib.parse.urlsplit(url)
+        scheme, netloc, shown = parts.scheme.lower(), parts.netloc, _strip_query(url)
+        what, fix = _HOPS[kind]
+        if scheme not in ("http", "https") or not netloc:
+            raise self._error(
+                RegistryError,
+                f"registry {registry} {what} {shown}, not an http(s) URL; fix the registry's {fix}",
+            )
+        with self._lock:
+            plain = self._schemes.get(registry) == "http"
+        if scheme == "http" and not plain:
+            raise self._error(
+                RegistryError,
+                f"registry {registry} {what} plain HTTP ({shown}) though it speaks HTTPS "
+                "itself; dockerma leaves TLS (and sends credentials without it) only for a "
+                f"plain-HTTP registry: fix the registry's {fix}",
+            )
+        own = netloc.lower() == _api_host(registry).lower()
+        try:
+            resp = self._exchange(
+                scheme,
+                netloc,
+                (netloc,),
+                method,
+                _path(parts),
+                headers,
+                body,
+                trust=self._trust_of(registry) if own else _VERIFIED,
+                limit=limit,
+                deadline=deadline,
+            )
+        except ssl.SSLError as err:
+            if own or isinstance(err, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
+                raise
+            raise self._tls_error(registry, err, host=netloc) from None
+        return scheme, netloc, resp
 
     def _to_registry(
         self,
@@ -544,28 +658,44 @@ class Registry:
         path: str,
         headers: Mapping[str, str],
         body: bytes | None,
+        limit: int,
+        deadline: float,
     ) -> tuple[str, str, _Response]:
         netloc = _api_host(registry)
         names = (registry, netloc) if netloc != registry else (registry,)
+        trust = self._trust_of(registry)
+
+        def exchange(scheme: str) -> _Response:
+            return self._exchange(
+                scheme,
+                netloc,
+                names,
+                method,
+                path,
+                headers,
+                body,
+                trust=trust,
+                limit=limit,
+                deadline=deadline,
+            )
+
         with self._lock:
             scheme = self._schemes.get(registry)
-        if scheme is None and not self.is_insecure(registry):
+        if scheme is None and not trust.insecure:
             scheme = "https"  # secure registries never fall back to plain HTTP
         if scheme is not None:
-            resp = self._exchange(scheme, netloc, names, method, path, headers, body)
-            return scheme, netloc, self._remember(registry, scheme, resp)
-        if is_loopback(registry) and self._certs_for(names) == ([], []):
-            return self._loopback_first(registry, netloc, names, method, path, headers, body)
+            return scheme, netloc, self._remember(registry, scheme, exchange(scheme))
+        if trust.loopback and self._certs_for(names) == ([], []):
+            return self._loopback_first(registry, netloc, exchange)
         # docker's way for insecure registries: HTTPS first, plain HTTP when TLS is not spoken.
         try:
-            resp = self._exchange("https", netloc, names, method, path, headers, body)
-            return "https", netloc, self._remember(registry, "https", resp)
+            return "https", netloc, self._remember(registry, "https", exchange("https"))
         except ssl.SSLCertVerificationError:
             raise  # it speaks TLS, with a certificate our CA does not vouch for
         except (ssl.SSLError, ConnectionRefusedError, ConnectionResetError) as err:
             tls_failure: OSError = err
             log.debug("%s: HTTPS failed (%s); trying plain HTTP", registry, _describe(err))
-        resp = self._exchange("http", netloc, names, method, path, headers, body)
+        resp = exchange("http")
         if _speaks_tls(resp):
             # It does speak TLS; the handshake failed for another reason (a reset, a client
             # certificate required).
@@ -573,14 +703,7 @@ class Registry:
         return "http", netloc, self._remember(registry, "http", resp)
 
     def _loopback_first(
-        self,
-        registry: str,
-        netloc: str,
-        names: tuple[str, ...],
-        method: str,
-        path: str,
-        headers: Mapping[str, str],
-        body: bytes | None,
+        self, registry: str, netloc: str, exchange: Callable[[str], _Response]
     ) -> tuple[str, str, _Response]:
         # A loopback registry without certs.d files is asked in plain HTTP first, the reverse
         # of docker's order: nothing leaves the machine, and the usual local registry speaks
@@ -588,11 +711,11 @@ class Registry:
         # (~25 ms of every command).
         # A TLS server answers plain HTTP with a 400 (_speaks_tls) or hangs up.
         try:
-            resp = self._exchange("http", netloc, names, method, path, headers, body)
+            resp = exchange("http")
         except (ConnectionResetError, BrokenPipeError, http.client.BadStatusLine) as err:
             log.debug("%s: plain HTTP failed (%s); trying HTTPS", registry, _describe(err))
             try:
-                resp = self._exchange("https", netloc, names, method, path, headers, body)
+                resp = exchange("https")
             except ssl.SSLCertVerificationError:
                 raise
             except ssl.SSLError:
@@ -602,8 +725,7 @@ class Registry:
             return "https", netloc, self._remember(registry, "https", resp)
         if not _speaks_tls(resp):
             return "http", netloc, self._remember(registry, "http", resp)
-        resp = self._exchange("https", netloc, names, method, path, headers, body)
-        return "https", netloc, self._remember(registry, "https", resp)
+        return "https", netloc, self._remember(registry, "https", exchange("https"))
 
     def _remember(self, registry: str, scheme: str, resp: _Response) -> _Response:
         with self._lock:
@@ -619,25 +741,28 @@ class Registry:
         target: str,
         headers: Mapping[str, str],
         body: bytes | None,
+        *,
+        trust: _Trust,
+        limit: int,
+        deadline: float,
     ) -> _Response:
-        conn: http.client.HTTPConnection
-        if scheme == "https":
-            context = self._tls_context(names, self.is_insecure(names[0]))
-            conn = http.client.HTTPSConnection(netloc, timeout=self._timeout, context=context)
-        elif scheme == "http":
-            conn = http.client.HTTPConnection(netloc, timeout=self._timeout)
-        else:
-            raise RegistryError(f"cannot follow the registry to a {scheme}:// URL")
-        sent = {"User-Agent": _USER_AGENT, **headers}
-        try:
-            conn.request(method, target, body=body, headers=sent)
-            raw = conn.getresponse()
-            data = raw.read()
-        finally:
-            conn.close()
+        context = self._tls_context(names, trust.insecure) if scheme == "https" else None
+        resp = transport.exchange(
+            scheme,
+            netloc,
+            method,
+            target,
+            headers,
+            body,
+            context=context,
+            deadline=deadline,
+            timeout=self._timeout,
+            limit=limit,
+            addresses=trust.addresses,
+        )
         # Method, URL and status only: headers carry credentials, queries carry signatures.
-        log.debug("%s %s://%s%s -> %d", method, scheme, netloc, _strip_query(target), raw.status)
-        return _Response(raw.status, raw.reason, raw.headers, data)
+        log.debug("%s %s://%s%s -> %d", method, scheme, netloc, _strip_query(target), resp.status)
+        return resp
 
     def _tls_context(self, names: tuple[str, ...], insecure: bool) -> ssl.SSLContext:
         key = (names, insecure)
@@ -689,35 +814,28 @@ class Registry:
                         pairs.append((full, key_file))
         return cas, pairs
 
-    def _decide_insecure(self, registry: str) -> bool:
-        if self._insecure or is_loopback(registry):
-            return True
-        name = registry.lower()
-        networks = []
+    def _decide_trust(self, registry: str) -> _Trust:
+        named = registry.lower() in self._insecure  # --insecure
+        networks = list(_LOOPBACK_NETS)
         for entry in self._insecure_registries:
             item = entry.strip().lower()
             for prefix in ("http://", "https://"):
                 item = item.removeprefix(prefix)
             if "/" in item:
-                try:
+                with contextlib.suppress(ValueError):
                     networks.append(ipaddress.ip_network(item, strict=False))
-                except ValueError:
-                    continue
-            elif item == name:
-                return True
-        if not networks:
-            return False
-        # docker matches CIDR entries against the addresses the registry's name resolves to.
-        host = urllib.parse.urlsplit(f"//{registry}").hostname or registry
-        try:
-            addresses = {ipaddress.ip_address(host)}
-        except ValueError:
-            try:
-                infos = socket.getaddrinfo(host, None)
-            except OSError:
-                return False
-            addresses = {ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos}
-        return any(addr in net for addr in addresses for net in networks)
+            elif item == registry.lower():
+                named = True
+        # docker matches CIDR entries (127.0.0.0/8 always among them) against the addresses
+        # the name resolves to; the connections then go to the matching addresses only.
+        found = references.addresses(_api_host(registry))
+        if named:  # by its name: whatever it resolves to
+            return _Trust(True, bool(found) and all(a.is_loopback for a in found))
+        matching = [a for a in found if any(a in net for net in networks)]
+        if matching:
+            loopback = all(a.is_loopback for a in matching)
+            return _Trust(True, loopback, tuple(str(a) for a in matching))
+        return _VERIFIED
 
     # -- errors ------------------------------------------------------------------------------
 
@@ -753,6 +871,15 @@ class Registry:
         except DockermaError as err:
             raise self._error(RegistryError, str(err)) from None
 
+    def _check_depth(self, registry: str, what: str, body: bytes) -> None:
+        if transport.json_too_deep(body):
+            raise self._error(
+                RegistryError,
+                f"registry {registry} sent {what} nested more than "
+                f"{transport.MAX_JSON_DEPTH} levels deep, which no manifest, config or token "
+                "answer is; the registry is broken or hostile, nothing of it was used",
+            )
+
     def _check_digest(self, registry: str, path: str, actual: str, expected: str) -> None:
         if not expected or not expected.startswith("sha256:") or expected == actual:
             return
@@ -769,15 +896,23 @@ class Registry:
             "check the name and tag, or push it first",
         )
 
-    def _tls_error(self, registry: str, err: ssl.SSLError) -> RegistryError:
+    def _tls_error(self, registry: str, err: ssl.SSLError, host: str = "") -> RegistryError:
+        """`host`: where the registry sent us (its token service, a redirect), when not the
+        registry itself."""
         if isinstance(err, ssl.SSLCertVerificationError):
-            host = _api_host(registry)
+            what = f"{host} (where registry {registry} sends dockerma)" if host else registry
             where = self._certs_dirs[0] if self._certs_dirs else "/etc/docker/certs.d"
             return self._error(
                 RegistryError,
-                f"cannot verify the TLS certificate of registry {registry}: "
+                f"cannot verify the TLS certificate of {'' if host else 'registry '}{what}: "
                 f"{err.verify_message or _describe(err)}; put the CA that signed it in "
-                f"{where}/{host}/ca.crt, where docker looks for it",
+                f"{where}/{host or _api_host(registry)}/ca.crt, where docker looks for it",
+            )
+        if host:
+            return self._error(
+                RegistryError,
+                f"TLS with {host} (where registry {registry} sends dockerma) failed: "
+                f"{_describe(err)}; check that server's certificate",
             )
         if err.reason == "WRONG_VERSION_NUMBER" and not self.is_insecure(registry):
             return self._error(
@@ -789,6 +924,23 @@ class Registry:
             RegistryError,
             f"TLS with registry {registry} failed: {_describe(err)}; check its certificates "
             "and the client certificate in certs.d",
+        )
+
+    def _unbounded(
+        self, registry: str, method: str, path: str, err: Exception, tries: int
+    ) -> RegistryError:
+        if isinstance(err, transport.TooLarge):
+            return self._error(
+                RegistryError,
+                f"registry {registry} answered {method} {path} with {err}, more than dockerma "
+                "reads (manifests and configs: 4 MiB, docker's own limit; token answers: "
+                "1 MiB); the registry is broken or hostile",
+            )
+        return self._error(
+            RegistryError,
+            f"registry {registry} gave no complete answer to {method} {path} within "
+            f"{self._deadline:g} s ({tries} {'try' if tries == 1 else 'tries'}); it or the "
+            "network is too slow or stuck, try again later",
         )
 
     def _unreachable(
@@ -881,6 +1033,8 @@ def _pick_challenge(headers: Sequence[str]) -> _Challenge | None:
 def _registry_error(resp: _Response) -> str:
     """The first `errors` entry of a registry's JSON answer ("MANIFEST_UNKNOWN: …")."""
     try:
+        if transport.json_too_deep(resp.body):
+            raise ValueError("nested too deep")
         errors = json.loads(resp.body).get("errors") or []
         first = errors[0]
         text = f"{first.get('code', '')}: {first.get('message', '')}".strip(": ")
