@@ -29,6 +29,7 @@ from dockerma.core import references
 from dockerma.core.references import ImageRef
 from dockerma.errors import DockermaError
 from dockerma.registry import client as registry_module
+from dockerma.registry import hub, session
 from dockerma.registry.client import (
     DOCKER_LIST,
     DOCKER_MANIFEST,
@@ -321,14 +322,6 @@ def test_get_manifest_by_digest(fake: FakeRegistry) -> None:
     assert fake.state.requests[0].path == f"/v2/team/app/manifests/{digest}"
 
 
-def test_manifest_digest_with_head(fake: FakeRegistry) -> None:
-    digest = fake.add("team/app", "v1", INDEX_BODY, DOCKER_LIST)
-    registry = client()
-    assert registry.manifest_digest(fake.ref("team/app:v1")) == digest
-    assert registry.manifest_digest(fake.ref("team/app:v2")) is None
-    assert [r.method for r in fake.state.requests] == ["HEAD", "HEAD"]
-
-
 def test_missing_manifest_is_not_found(fake: FakeRegistry) -> None:
     with pytest.raises(NotFound) as info:
         client().get_manifest(fake.ref("team/app:nope"))
@@ -561,7 +554,7 @@ def test_503_twice_then_success(fake: FakeRegistry) -> None:
 
 def test_backoff_doubles(fake: FakeRegistry, monkeypatch: pytest.MonkeyPatch) -> None:
     sleeps: list[float] = []
-    monkeypatch.setattr(registry_module.time, "sleep", sleeps.append)
+    monkeypatch.setattr(session.time, "sleep", sleeps.append)
     fake.state.failures = [500, 502, 504, 429]
     registry = client(backoff=0.5, retries=4)
     registry.put_manifest(fake.ref("dockerma-scratch/a:1"), INDEX_BODY, OCI_INDEX)
@@ -640,7 +633,7 @@ def test_loopback_speaks_plain_http_first_and_remembers(fake: FakeRegistry) -> N
     registry.get_manifest(fake.ref("team/app:v1"))
     assert fake.state.tls_probes == 0  # no TLS handshake tried against a loopback registry
     assert len(fake.state.requests) == 2
-    assert registry._schemes == {fake.address: "http"}
+    assert registry._session.schemes == {fake.address: "http"}
 
 
 def seems_remote(monkeypatch: pytest.MonkeyPatch, address: str = "192.0.2.1") -> None:
@@ -716,7 +709,7 @@ def test_tls_port_answering_http_is_not_taken_for_plain_http() -> None:
     finally:
         listener.close()
     assert "answered 400" not in str(info.value)
-    assert registry._schemes == {}
+    assert registry._session.schemes == {}
 
 
 @pytest.mark.parametrize(
@@ -746,8 +739,8 @@ def test_which_registries_are_insecure(
 
 
 def test_docker_hub_is_reached_on_its_api_host() -> None:
-    assert registry_module._api_host("docker.io") == "registry-1.docker.io"
-    assert registry_module._api_host("127.0.0.1:5000") == "127.0.0.1:5000"
+    assert hub.api_host("docker.io") == "registry-1.docker.io"
+    assert hub.api_host("127.0.0.1:5000") == "127.0.0.1:5000"
 
 
 @dataclass(frozen=True)
@@ -828,7 +821,7 @@ def test_tls_registry_verified_with_the_certs_d_ca(pki: Pki, tmp_path: Path) -> 
         certs = certs_d(tmp_path, server.address, {"ca.crt": pki.ca})
         registry = client(certs_dirs=[certs])
         assert registry.get_manifest(server.ref("team/app:v1")).body == INDEX_BODY
-        assert registry._schemes[server.address] == "https"
+        assert registry._session.schemes[server.address] == "https"
     finally:
         server.close()
 
@@ -917,7 +910,7 @@ def test_loopback_tls_registry_answering_plain_http_with_400_is_spoken_to_in_htt
     finally:
         listener.close()
     assert seen == ["http", "https", "https"]
-    assert registry._schemes == {f"127.0.0.1:{port}": "https"}
+    assert registry._session.schemes == {f"127.0.0.1:{port}": "https"}
 
 
 # -- trust boundaries (issue 17, items 1 and 4) ------------------------------------------------
@@ -1100,7 +1093,7 @@ def test_redirect_from_https_to_http_is_refused(pki: Pki, tmp_path: Path) -> Non
         registry = client(logged_in(tmp_path / "cfg", server.address), certs_dirs=[certs])
         with pytest.raises(RegistryError, match="redirects to plain HTTP"):
             registry.get_blob(server.ref("team/app:v1"), digest_of(config))
-        assert registry._schemes == {server.address: "https"}
+        assert registry._session.schemes == {server.address: "https"}
         assert server.state.storage_requests == []
     finally:
         server.close()
@@ -1117,7 +1110,7 @@ def test_redirect_to_another_scheme_drops_credentials(pki: Pki, tmp_path: Path) 
         server.state.redirect_blobs_to = f"https://{server.address}/storage/"
         registry = client(logged_in(tmp_path, server.address))
         assert registry.get_blob(server.ref("team/app:v1"), digest_of(config)) == config
-        assert registry._schemes == {server.address: "http"}
+        assert registry._session.schemes == {server.address: "http"}
         assert server.state.requests[-1].headers["Authorization"].startswith("Basic ")
         assert "Authorization" not in server.state.storage_requests[0].headers
     finally:

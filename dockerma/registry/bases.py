@@ -1,7 +1,7 @@
 """Base image look-ups: one registry request per distinct image per run, in parallel.
 
-Nothing is cached across runs: a tag like `busybox:1` moves, and the seed's days-long digest
-cache pinned stale bases. Within one run each image is asked for once.
+Nothing is cached across runs: a tag like `busybox:1` moves, and the original dockerma's
+days-long digest cache pinned stale bases. Within one run each image is asked for once.
 """
 
 from __future__ import annotations

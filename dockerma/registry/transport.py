@@ -3,7 +3,7 @@
 A registry dockerma does not control may answer slowly, endlessly or absurdly: every
 exchange here has a total deadline (not only a per-read timeout), a cap on the body it keeps,
 and may be pinned to the addresses a trust decision was made for. Nothing here knows about
-credentials; the caller decides what to send where (registry.py).
+credentials; the caller decides what to send where (session.py, auth.py).
 """
 
 from __future__ import annotations
@@ -59,13 +59,13 @@ class Response:
 
 
 def exchange(
+    *,
     scheme: str,
     netloc: str,
     method: str,
     target: str,
     headers: Mapping[str, str],
     body: bytes | None,
-    *,
     context: ssl.SSLContext | None,
     deadline: float,
     timeout: float,
