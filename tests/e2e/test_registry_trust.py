@@ -20,16 +20,9 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import Engine, _unavailable, write
-from tests.test_registry import (  # noqa: F401 (pki is a fixture)
-    INDEX_BODY,
-    OCI_INDEX,
-    PASSWORD,
-    USER,
-    FakeRegistry,
-    pki,
-    tls_registry,
-)
+from tests.test_registry import INDEX_BODY, OCI_INDEX, PASSWORD, USER, FakeRegistry
 from tests.test_transport import DEEP, MiB, head, hostile, stream
+from tests.test_trust import pki, tls_registry  # noqa: F401 (pki is a fixture)
 
 pytestmark = pytest.mark.e2e
 
