@@ -171,7 +171,11 @@ def _read_ahead(ctx: click.Context, *calls: tuple[str, ...]) -> None:
     metavar="ARCH=ENDPOINT",
     help="Build ARCH on another docker engine (context name or DOCKER_HOST URL).",
 )
-@click.option("--insecure", is_flag=True, help="Allow plain-HTTP registries.")
+@click.option(
+    "--insecure",
+    is_flag=True,
+    help="Allow plain HTTP or unverified TLS for the registry of the -t tags, and only it.",
+)
 @click.argument("docker_args", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
 def build(ctx: click.Context, /, docker_args: Sequence[str], **kwargs: Any) -> None:
@@ -189,7 +193,11 @@ def build(ctx: click.Context, /, docker_args: Sequence[str], **kwargs: Any) -> N
 
 
 @cli.command(context_settings=_SUBCOMMAND_SETTINGS)
-@click.option("--insecure", is_flag=True, help="Allow a plain-HTTP registry.")
+@click.option(
+    "--insecure",
+    is_flag=True,
+    help="Allow plain HTTP or unverified TLS for NAME's registry, and only it.",
+)
 @click.option(
     "--jobs",
     "-j",

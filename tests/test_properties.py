@@ -314,7 +314,11 @@ TAGS = st.one_of(
 def references(draw: st.DrawFn) -> tuple[str, str]:
     """(text, name) of a valid reference: [domain/]path[:tag][@digest]."""
     domain = pick(draw, DOMAINS)
-    path = "/".join(draw(PATHS))
+    parts = draw(PATHS)
+    # Without a domain, a first component with a dot is one to docker (`0.0_0/app`), and an
+    # invalid one at that: the domains come from DOMAINS only.
+    assume(domain or len(parts) == 1 or "." not in parts[0])
+    path = "/".join(parts)
     name = f"{domain}/{path}" if domain else path
     tag = draw(TAGS) if draw(BOOL) else None
     digest = f"sha256:{HEX}" if draw(BOOL) else None

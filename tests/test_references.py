@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
-from dockerma.core.references import MAX_TAG, ImageRef, is_loopback
+from dockerma.core.references import MAX_TAG, ImageRef
 from dockerma.errors import DockermaError
+from dockerma.registry.trust import is_loopback
 
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 
@@ -153,12 +156,88 @@ def test_invalid_tags(tag: str) -> None:
 
 
 @pytest.mark.parametrize(
+    "text",
+    [
+        # docker: "invalid reference format" for each; dockerma used to retry them on the
+        # network (issue 17, item 9)
+        "localhost:abc/x",
+        "localhost:/x",
+        "localhost:5000:1/x",
+        "localhost:99999/x",
+        "localhost:0/x",
+        "-reg.example/x",
+        "reg-.example/x",
+        "reg..example/x",
+        "reg_x.example/x",
+        "[::1/x",
+        "[zz]:5000/x",
+        "[::1]:abc/x",
+        "[::ffff:127.0.0.1]:5000/x",  # docker leaves IPv4-mapped addresses out too
+    ],
+)
+def test_invalid_registry_is_one_line_naming_it(text: str) -> None:
+    with pytest.raises(DockermaError) as info:
+        ImageRef.parse(text)
+    message = str(info.value)
+    assert message.startswith(f"invalid registry {text.split('/')[0]!r}")
+    assert "\n" not in message and "HOST[:PORT]" in message
+
+
+@pytest.mark.parametrize(
+    ("text", "registry"),
+    [
+        ("Registry.Example.COM:443/x", "Registry.Example.COM:443"),
+        ("a-b.c-d.example/x", "a-b.c-d.example"),
+        ("localhost:1/x", "localhost:1"),
+        ("localhost:65535/x:v1", "localhost:65535"),
+        ("[2001:db8::1]:5000/x", "[2001:db8::1]:5000"),
+        ("[::1]/x", "[::1]"),
+        ("1.2.3.4:5000/x", "1.2.3.4:5000"),
+    ],
+)
+def test_valid_registries(text: str, registry: str) -> None:
+    assert ImageRef.parse(text).registry == registry
+
+
+# What the fake resolver below answers: a name missing here does not resolve.
+RESOLVES = {
+    "localhost": ["127.0.0.1", "::1"],
+    "dev.example": ["127.0.0.1"],  # any name may point at loopback
+    "evil.localhost": ["203.0.113.5"],  # and a *.localhost name elsewhere
+    "mixed.example": ["127.0.0.1", "203.0.113.5"],
+    "mapped.example": ["::ffff:127.0.0.1"],
+    "docker.io": ["203.0.113.9"],
+}
+
+
+@pytest.fixture
+def resolver(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    asked: list[str] = []
+
+    def getaddrinfo(host: str, port: object, *args: object, **kwargs: object) -> list[tuple]:
+        asked.append(host)
+        if host not in RESOLVES:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return [
+            (socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, 0))
+            for a in RESOLVES[host]
+        ]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return asked
+
+
+@pytest.mark.parametrize(
     ("registry", "loopback"),
     [
         ("localhost", True),
         ("localhost:5000", True),
-        ("LOCALHOST:5000", True),
-        ("registry.localhost:5000", True),
+        ("dev.example:5000", True),
+        # Decided by the address, never by the name: issue 17, item 9.
+        ("registry.localhost:5000", False),  # does not resolve
+        ("evil.localhost:5000", False),
+        ("mixed.example:5000", False),  # every address must be loopback
+        ("mapped.example:5000", True),
         ("127.0.0.1", True),
         ("127.0.0.1:5000", True),
         ("127.1.2.3:443", True),
@@ -175,5 +254,10 @@ def test_invalid_tags(tag: str) -> None:
         ("127.example.com:5000", False),
     ],
 )
-def test_is_loopback(registry: str, loopback: bool) -> None:
+def test_is_loopback(registry: str, loopback: bool, resolver: list[str]) -> None:
     assert is_loopback(registry) is loopback
+
+
+def test_addresses_are_not_looked_up(resolver: list[str]) -> None:
+    assert is_loopback("127.0.0.1:5000") and is_loopback("[::1]:5000")
+    assert resolver == []

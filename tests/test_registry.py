@@ -5,18 +5,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import re
-import shutil
 import socket
 import ssl
-import stat
-import subprocess
-import sys
 import threading
 import urllib.parse
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -26,8 +21,6 @@ import pytest
 
 from dockerma.core.manifests import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST
 from dockerma.core.references import ImageRef
-from dockerma.errors import DockermaError
-from dockerma.registry import client as registry_module
 from dockerma.registry.client import (
     AuthError,
     Manifest,
@@ -72,6 +65,7 @@ class FakeState:
     tokens: dict[str, str] = field(default_factory=dict)
     tls_probes: int = 0
     base_url: str = ""
+    realm: str = ""  # the token service named in challenges; base_url/token when empty
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -187,7 +181,8 @@ class Handler(BaseHTTPRequestHandler):
             if scope.startswith(f"repository:{repo}:") and needed in scope.split(":")[2]:
                 return True
             challenge = (
-                f'Bearer realm="{state.base_url}/token",service="fake-registry",'
+                f'Bearer realm="{state.realm or state.base_url + "/token"}",'
+                'service="fake-registry",'
                 f'scope="repository:{repo}:{"pull,push" if push else "pull"}"'
             )
             self.error(401, "UNAUTHORIZED", {"WWW-Authenticate": challenge})
@@ -217,17 +212,39 @@ class Handler(BaseHTTPRequestHandler):
         return self.answer(200, body, {"Content-Type": "application/json"})
 
 
+class DualServer(ThreadingHTTPServer):
+    """Plain HTTP and TLS on one port (the first byte tells): the same origin but for the
+    scheme, to redirect from one to the other."""
+
+    context: ssl.SSLContext | None = None
+
+    def get_request(self) -> tuple[Any, Any]:
+        sock, addr = super().get_request()
+        if self.context is not None and sock.recv(1, socket.MSG_PEEK) == b"\x16":
+            sock = self.context.wrap_socket(sock, server_side=True)
+        return sock, addr
+
+
 class FakeRegistry:
-    def __init__(self, tls: ssl.SSLContext | None = None, **state: Any) -> None:
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    def __init__(
+        self,
+        tls: ssl.SSLContext | None = None,
+        *,
+        both: bool = False,
+        host: str = "127.0.0.1",
+        **state: Any,
+    ) -> None:
+        self.server = DualServer((host, 0), Handler)
         self.server.daemon_threads = True
         self.server.tls = tls is not None  # type: ignore[attr-defined]
-        if tls is not None:
+        if both:
+            self.server.context = tls
+        elif tls is not None:
             self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
         self.state = FakeState(**state)
         self.server.state = self.state  # type: ignore[attr-defined]
-        self.address = f"127.0.0.1:{self.server.server_address[1]}"
-        self.state.base_url = f"{'https' if tls else 'http'}://{self.address}"
+        self.address = f"{host}:{self.server.server_address[1]}"
+        self.state.base_url = f"{'https' if tls and not both else 'http'}://{self.address}"
         self.thread = threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
         )
@@ -369,503 +386,3 @@ def test_check_push_access_without_login_fails(fake: FakeRegistry, tmp_path: Pat
     # the login that writes where this run reads: the same --config
     assert f"docker --config {tmp_path} login {fake.address}" in str(info.value)
     assert not any(r.method == "PUT" for r in fake.state.requests)
-
-
-# -- authentication --------------------------------------------------------------------------
-
-
-def test_bearer_flow_sends_credentials_only_to_the_realm(
-    fake: FakeRegistry, tmp_path: Path
-) -> None:
-    fake.state.auth = "bearer"
-    fake.add("team/app", "v1", INDEX_BODY, OCI_INDEX)
-    registry = client(logged_in(tmp_path, fake.address))
-    registry.get_manifest(fake.ref("team/app:v1"))
-    registry.get_manifest(fake.ref("team/app:v1"))  # the token is cached
-    assert len(fake.state.token_requests) == 1
-    token_request = fake.state.token_requests[0]
-    assert token_request.query["scope"] == ["repository:team/app:pull"]
-    assert token_request.query["service"] == ["fake-registry"]
-    assert token_request.headers["Authorization"].startswith("Basic ")
-    for seen in fake.state.requests:
-        assert not seen.headers.get("Authorization", "").startswith("Basic")
-    assert fake.state.requests[-1].headers["Authorization"].startswith("Bearer ")
-
-
-def test_bearer_push_scope_for_put(fake: FakeRegistry, tmp_path: Path) -> None:
-    fake.state.auth, fake.state.token_field = "bearer", "access_token"
-    registry = client(logged_in(tmp_path, fake.address))
-    registry.put_manifest(fake.ref("dockerma-scratch/app:v1"), INDEX_BODY, OCI_INDEX)
-    assert registry.get_manifest(fake.ref("dockerma-scratch/app:v1")).body == INDEX_BODY
-    scopes = [t.query["scope"][0] for t in fake.state.token_requests]
-    assert scopes == [
-        "repository:dockerma-scratch/app:pull,push",
-        "repository:dockerma-scratch/app:pull",
-    ]
-
-
-def test_bearer_anonymous_pull_without_credentials(fake: FakeRegistry, tmp_path: Path) -> None:
-    fake.state.auth, fake.state.anonymous_pull = "bearer", True
-    fake.add("library/busybox", "1", INDEX_BODY, OCI_INDEX)
-    client(docker_config(tmp_path, {})).get_manifest(fake.ref("library/busybox:1"))
-    assert "Authorization" not in fake.state.token_requests[0].headers
-
-
-def test_identity_token_is_exchanged_with_oauth(fake: FakeRegistry, tmp_path: Path) -> None:
-    fake.state.auth = "bearer"
-    fake.add("team/app", "v1", INDEX_BODY, OCI_INDEX)
-    folder = docker_config(tmp_path, {"auths": {fake.address: {"identitytoken": "refresh-tok"}}})
-    client(folder).get_manifest(fake.ref("team/app:v1"))
-    post = fake.state.token_requests[0]
-    assert post.method == "POST"
-    form = urllib.parse.parse_qs(post.body.decode())
-    assert form["grant_type"] == ["refresh_token"]
-    assert form["scope"] == ["repository:team/app:pull"]
-
-
-def test_basic_flow(fake: FakeRegistry, tmp_path: Path) -> None:
-    fake.state.auth = "basic"
-    fake.add("team/app", "v1", INDEX_BODY, OCI_INDEX)
-    registry = client(logged_in(tmp_path, fake.address))
-    registry.get_manifest(fake.ref("team/app:v1"))
-    registry.put_manifest(fake.ref("team/app:v2"), INDEX_BODY, OCI_INDEX)
-    # One anonymous probe, then basic auth up front.
-    assert [r.headers.get("Authorization", "")[:6] for r in fake.state.requests] == [
-        "",
-        "Basic ",
-        "Basic ",
-    ]
-    assert fake.state.token_requests == []
-
-
-@pytest.mark.parametrize("auth", ["basic", "bearer"])
-def test_no_credentials_asks_for_docker_login(
-    fake: FakeRegistry, tmp_path: Path, auth: str
-) -> None:
-    fake.state.auth = auth
-    with pytest.raises(AuthError) as info:
-        client(docker_config(tmp_path, {})).get_manifest(fake.ref("team/app:v1"))
-    assert f"run `docker --config {tmp_path} login {fake.address}`" in str(info.value)
-
-
-@pytest.mark.parametrize("auth", ["basic", "bearer"])
-def test_wrong_password_is_an_auth_error_without_secrets(
-    fake: FakeRegistry, tmp_path: Path, auth: str
-) -> None:
-    fake.state.auth = auth
-    wrong = "wr0ng-s3cret-value"
-    registry = client(logged_in(tmp_path, fake.address, password=wrong))
-    for call in (
-        lambda: registry.get_manifest(fake.ref("team/app:v1")),
-        lambda: registry.check_push_access(fake.ref("team/app:v1")),
-    ):
-        with pytest.raises(AuthError) as info:
-            call()
-        message = str(info.value)
-        assert f"docker --config {tmp_path} login {fake.address}" in message
-        assert wrong not in message
-        assert base64.b64encode(f"{USER}:{wrong}".encode()).decode() not in message
-        assert "\n" not in message
-
-
-def test_credentials_from_a_helper(
-    fake: FakeRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    stdin_log = tmp_path / "stdin.txt"
-    helper = bin_dir / "docker-credential-fake"
-    helper.write_text(
-        f"#!{sys.executable}\n"
-        "import json, sys\n"
-        "server = sys.stdin.read()\n"
-        f"open({str(stdin_log)!r}, 'a').write(server + '\\n')\n"
-        f"print(json.dumps({{'Username': {USER!r}, 'Secret': {PASSWORD!r}}}))\n"
-    )
-    helper.chmod(helper.stat().st_mode | stat.S_IXUSR)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    fake.state.auth = "basic"
-    fake.add("team/app", "v1", INDEX_BODY, OCI_INDEX)
-    folder = docker_config(tmp_path / "cfg", {"credsStore": "fake"})
-    client(folder).get_manifest(fake.ref("team/app:v1"))
-    assert stdin_log.read_text() == f"{fake.address}\n"
-
-
-def test_no_secret_in_any_error_or_repr(fake: FakeRegistry, tmp_path: Path) -> None:
-    fake.state.auth = "bearer"
-    registry = client(logged_in(tmp_path, fake.address), retries=0)
-    messages = [repr(registry)]
-    with pytest.raises(NotFound) as info:
-        registry.get_manifest(fake.ref("team/app:missing"))
-    messages.append(str(info.value))
-    fake.state.failures = [503]
-    with pytest.raises(RegistryError) as info2:
-        registry.put_manifest(fake.ref("team/app:v1"), INDEX_BODY, OCI_INDEX)
-    messages.append(str(info2.value))
-    secrets = [PASSWORD, *fake.state.tokens]
-    for message in messages:
-        for secret in secrets:
-            assert secret not in message
-
-
-# -- retries and failures --------------------------------------------------------------------
-
-
-def test_503_twice_then_success(fake: FakeRegistry) -> None:
-    fake.add("team/app", "v1", INDEX_BODY, OCI_INDEX)
-    fake.state.failures = [503, 503]
-    reports: list[str] = []
-    manifest = client(on_retry=reports.append).get_manifest(fake.ref("team/app:v1"))
-    assert manifest.body == INDEX_BODY
-    assert reports == [
-        f"registry {fake.address} answered 503 for GET /v2/team/app/manifests/v1; retry 1/4 in 0 s",
-        f"registry {fake.address} answered 503 for GET /v2/team/app/manifests/v1; retry 2/4 in 0 s",
-    ]
-
-
-def test_backoff_doubles(fake: FakeRegistry, monkeypatch: pytest.MonkeyPatch) -> None:
-    sleeps: list[float] = []
-    monkeypatch.setattr(registry_module.time, "sleep", sleeps.append)
-    fake.state.failures = [500, 502, 504, 429]
-    registry = client(backoff=0.5, retries=4)
-    registry.put_manifest(fake.ref("dockerma-scratch/a:1"), INDEX_BODY, OCI_INDEX)
-    assert sleeps == [0.5, 1.0, 2.0, 4.0]
-
-
-def test_retries_exhausted_names_status_and_hint(fake: FakeRegistry) -> None:
-    fake.state.failures = [503] * 3
-    reports: list[str] = []
-    with pytest.raises(RegistryError) as info:
-        client(retries=2, on_retry=reports.append).put_manifest(
-            fake.ref("dockerma-scratch/a:1"), INDEX_BODY, OCI_INDEX
-        )
-    assert len(reports) == 2
-    message = str(info.value)
-    assert fake.address in message and "503" in message and "PUT" in message
-    assert "try again later" in message
-
-
-def test_other_client_errors_are_not_retried(fake: FakeRegistry) -> None:
-    fake.state.failures = [400]
-    reports: list[str] = []
-    with pytest.raises(RegistryError, match="400"):
-        client(on_retry=reports.append).put_manifest(
-            fake.ref("dockerma-scratch/a:1"), INDEX_BODY, OCI_INDEX
-        )
-    assert reports == []
-
-
-def test_unreachable_registry(tmp_path: Path) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]  # nothing listens there once closed
-    reports: list[str] = []
-    with pytest.raises(RegistryError) as info:
-        client(retries=3, on_retry=reports.append).get_manifest(
-            ImageRef.parse(f"127.0.0.1:{port}/team/app:v1")
-        )
-    assert "is the registry running? check its address" in str(info.value)
-    assert "1 try" in str(info.value)
-    assert reports == []  # nothing listening: no retry, as docker
-
-
-def test_unknown_registry_host_is_not_retried(monkeypatch: pytest.MonkeyPatch) -> None:
-    def no_such_host(*args: object, **kwargs: object) -> None:
-        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-
-    monkeypatch.setattr(socket, "create_connection", no_such_host)
-    reports: list[str] = []
-    with pytest.raises(RegistryError) as info:
-        client(retries=3, on_retry=reports.append).get_manifest(
-            ImageRef.parse("registry.invalid/team/app:v1")
-        )
-    assert "registry.invalid" in str(info.value) and "no such host" in str(info.value)
-    assert reports == []
-
-
-def test_timeout_is_retried_then_reported() -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(8)  # accepts connections, never answers
-        port = sock.getsockname()[1]
-        with pytest.raises(RegistryError, match="timed out"):
-            client(retries=1, timeout=0.2).get_manifest(
-                ImageRef.parse(f"127.0.0.1:{port}/team/app:v1")
-            )
-
-
-# -- plain HTTP and TLS ----------------------------------------------------------------------
-
-
-def test_loopback_speaks_plain_http_first_and_remembers(fake: FakeRegistry) -> None:
-    fake.add("team/app", "v1", INDEX_BODY, OCI_INDEX)
-    registry = client()
-    registry.get_manifest(fake.ref("team/app:v1"))
-    registry.get_manifest(fake.ref("team/app:v1"))
-    assert fake.state.tls_probes == 0  # no TLS handshake tried against a loopback registry
-    assert len(fake.state.requests) == 2
-    assert registry._schemes == {fake.address: "http"}
-
-
-def test_insecure_remote_registry_tries_https_first(
-    fake: FakeRegistry, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # docker's order for a listed insecure registry that is not loopback: HTTPS, then HTTP.
-    monkeypatch.setattr(registry_module, "is_loopback", lambda registry: False)
-    fake.add("team/app", "v1", INDEX_BODY, OCI_INDEX)
-    registry = client(insecure_registries=[fake.address])
-    registry.get_manifest(fake.ref("team/app:v1"))
-    registry.get_manifest(fake.ref("team/app:v1"))
-    assert fake.state.tls_probes == 1
-    assert len(fake.state.requests) == 2
-
-
-def test_secure_registry_never_falls_back(
-    fake: FakeRegistry, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(registry_module, "is_loopback", lambda registry: False)
-    with pytest.raises(RegistryError, match="does not speak HTTPS.*insecure-registries"):
-        client().get_manifest(fake.ref("team/app:v1"))
-    assert fake.state.requests == []
-
-
-def go_like_tls_port(
-    on_tls: Callable[[socket.socket], None], seen: list[str] | None = None
-) -> tuple[socket.socket, int]:
-    """A loopback port that answers plain HTTP as Go's TLS server does (400 "Client sent an
-    HTTP request to an HTTPS server"; "http" added to seen) and hands each TLS connection to
-    on_tls."""
-    listener = socket.create_server(("127.0.0.1", 0))
-
-    def serve() -> None:
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            with conn:
-                if conn.recv(1, socket.MSG_PEEK) == b"\x16":
-                    on_tls(conn)
-                else:
-                    conn.recv(65536)
-                    if seen is not None:
-                        seen.append("http")
-                    conn.sendall(
-                        b"HTTP/1.0 400 Bad Request\r\n\r\n"
-                        b"Client sent an HTTP request to an HTTPS server.\n"
-                    )
-
-    threading.Thread(target=serve, daemon=True).start()
-    return listener, listener.getsockname()[1]
-
-
-def test_tls_port_answering_http_is_not_taken_for_plain_http() -> None:
-    # Like docker-registry with TLS when the handshake breaks: a reset on TLS, and a plain
-    # 400 "Client sent an HTTP request to an HTTPS server" to plain HTTP.
-    def reset(conn: socket.socket) -> None:
-        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
-
-    listener, port = go_like_tls_port(reset)
-    registry = client(retries=0)
-    try:
-        with pytest.raises(RegistryError) as info:
-            registry.get_manifest(ImageRef.parse(f"127.0.0.1:{port}/team/app:v1"))
-    finally:
-        listener.close()
-    assert "answered 400" not in str(info.value)
-    assert registry._schemes == {}
-
-
-@pytest.mark.parametrize(
-    ("registry", "insecure_registries", "insecure", "expected"),
-    [
-        ("127.0.0.1:5000", (), False, True),
-        ("localhost:5000", (), False, True),
-        ("reg.example:5000", (), False, False),
-        ("reg.example:5000", ("reg.example:5000",), False, True),
-        ("reg.example:5000", ("reg.example:5001",), False, False),
-        ("10.1.2.3:5000", ("10.0.0.0/8",), False, True),
-        ("192.168.1.2:5000", ("10.0.0.0/8", "127.0.0.0/8"), False, False),
-        ("reg.example:5000", (), True, True),
-    ],
-)
-def test_which_registries_are_insecure(
-    registry: str, insecure_registries: tuple[str, ...], insecure: bool, expected: bool
-) -> None:
-    client_ = client(insecure=insecure, insecure_registries=insecure_registries)
-    assert client_.is_insecure(registry) is expected
-
-
-def test_docker_hub_is_reached_on_its_api_host() -> None:
-    assert registry_module._api_host("docker.io") == "registry-1.docker.io"
-    assert registry_module._api_host("127.0.0.1:5000") == "127.0.0.1:5000"
-
-
-@dataclass(frozen=True)
-class Pki:
-    ca: Path
-    other_ca: Path
-    server_cert: Path
-    server_key: Path
-    client_cert: Path
-    client_key: Path
-
-
-def _openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    if shutil.which("openssl") is None:
-        if os.environ.get("DOCKERMA_E2E") == "require":  # the test bed installs openssl
-            pytest.fail("the openssl CLI is needed to make a throwaway CA")
-        pytest.skip("the openssl CLI is needed to make a throwaway CA")
-    folder = tmp_path_factory.mktemp("pki")
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    for name in ("ca", "other-ca"):
-        _openssl(
-            "req", "-x509", *ec, "-keyout", f"{name}.key", "-out", f"{name}.crt",
-            "-days", "2", "-subj", f"/CN=dockerma test {name}",
-            "-addext", "basicConstraints=critical,CA:TRUE",
-            "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-            cwd=folder,
-        )  # fmt: skip
-    (folder / "server.ext").write_text(
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n"
-    )
-    (folder / "client.ext").write_text("extendedKeyUsage=clientAuth\n")
-    for name in ("server", "client"):
-        _openssl(
-            "req", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr",
-            "-subj", f"/CN=dockerma test {name}", cwd=folder,
-        )  # fmt: skip
-        _openssl(
-            "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-            "-CAcreateserial", "-out", f"{name}.crt", "-days", "2",
-            "-extfile", f"{name}.ext", cwd=folder,
-        )  # fmt: skip
-    return Pki(
-        folder / "ca.crt",
-        folder / "other-ca.crt",
-        folder / "server.crt",
-        folder / "server.key",
-        folder / "client.crt",
-        folder / "client.key",
-    )
-
-
-def tls_registry(pki: Pki, client_ca: Path | None = None) -> FakeRegistry:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(pki.server_cert, pki.server_key)
-    if client_ca is not None:
-        context.verify_mode = ssl.CERT_REQUIRED
-        context.load_verify_locations(client_ca)
-    return FakeRegistry(tls=context)
-
-
-def certs_d(tmp_path: Path, address: str, files: dict[str, Path]) -> str:
-    folder = tmp_path / "certs.d" / address
-    folder.mkdir(parents=True)
-    for name, source in files.items():
-        shutil.copy(source, folder / name)
-    return str(tmp_path / "certs.d")
-
-
-def test_tls_registry_verified_with_the_certs_d_ca(pki: Pki, tmp_path: Path) -> None:
-    server = tls_registry(pki)
-    try:
-        server.add("team/app", "v1", INDEX_BODY, OCI_INDEX)
-        certs = certs_d(tmp_path, server.address, {"ca.crt": pki.ca})
-        registry = client(certs_dirs=[certs])
-        assert registry.get_manifest(server.ref("team/app:v1")).body == INDEX_BODY
-        assert registry._schemes[server.address] == "https"
-    finally:
-        server.close()
-
-
-def test_tls_registry_with_a_foreign_ca_fails_without_fallback(pki: Pki, tmp_path: Path) -> None:
-    server = tls_registry(pki)
-    try:
-        certs = certs_d(tmp_path, server.address, {"ca.crt": pki.other_ca})
-        with pytest.raises(RegistryError) as info:
-            client(certs_dirs=[certs]).get_manifest(server.ref("team/app:v1"))
-        assert "cannot verify the TLS certificate" in str(info.value)
-        assert f"{server.address}/ca.crt" in str(info.value)
-        assert server.state.requests == []
-    finally:
-        server.close()
-
-
-def test_loopback_tls_without_a_ca_is_not_verified(pki: Pki) -> None:
-    server = tls_registry(pki)
-    try:
-        server.add("team/app", "v1", INDEX_BODY, OCI_INDEX)
-        assert client().get_manifest(server.ref("team/app:v1")).body == INDEX_BODY
-    finally:
-        server.close()
-
-
-def test_tls_client_certificate_from_certs_d(pki: Pki, tmp_path: Path) -> None:
-    server = tls_registry(pki, client_ca=pki.ca)
-    try:
-        server.add("team/app", "v1", INDEX_BODY, OCI_INDEX)
-        certs = certs_d(
-            tmp_path,
-            server.address,
-            {"ca.crt": pki.ca, "client.cert": pki.client_cert, "client.key": pki.client_key},
-        )
-        assert client(certs_dirs=[certs]).get_manifest(server.ref("team/app:v1"))
-    finally:
-        server.close()
-
-
-def test_tls_bearer_flow_with_credentials(pki: Pki, tmp_path: Path) -> None:
-    server = tls_registry(pki)
-    try:
-        server.state.auth = "bearer"
-        certs = certs_d(tmp_path, server.address, {"ca.crt": pki.ca})
-        registry = client(logged_in(tmp_path / "cfg", server.address), certs_dirs=[certs])
-        ref = server.ref("dockerma-scratch/app:v1")
-        registry.check_push_access(ref)
-        digest = registry.put_manifest(ref, INDEX_BODY, OCI_INDEX)
-        assert registry.get_manifest(ref).digest == digest
-    finally:
-        server.close()
-
-
-def test_client_certificate_without_key_is_an_error(pki: Pki, tmp_path: Path) -> None:
-    certs = certs_d(tmp_path, "127.0.0.1:1", {"client.cert": pki.client_cert})
-    with pytest.raises(DockermaError, match="has no key"):
-        client(certs_dirs=[certs]).get_manifest(ImageRef.parse("127.0.0.1:1/a:b"))
-
-
-def test_loopback_tls_registry_answering_plain_http_with_400_is_spoken_to_in_https(
-    pki: Pki,
-) -> None:
-    # Like docker-registry with TLS (Go): plain HTTP gets 400 "Client sent an HTTP request to
-    # an HTTPS server"; dockerma then speaks HTTPS to it (no CA given: a loopback registry's
-    # certificate is not verified, as docker does) and remembers that.
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(pki.server_cert, pki.server_key)
-    seen: list[str] = []
-
-    def answer(conn: socket.socket) -> None:
-        with context.wrap_socket(conn, server_side=True) as tls:
-            tls.recv(65536)
-            seen.append("https")
-            tls.sendall(
-                b"HTTP/1.0 200 OK\r\nContent-Type: " + OCI_INDEX.encode() + b"\r\n"
-                b"Content-Length: " + str(len(INDEX_BODY)).encode() + b"\r\n\r\n" + INDEX_BODY
-            )
-
-    listener, port = go_like_tls_port(answer, seen)
-    registry = client(retries=0)
-    try:
-        ref = ImageRef.parse(f"127.0.0.1:{port}/team/app:v1")
-        assert registry.get_manifest(ref).body == INDEX_BODY
-        assert registry.get_manifest(ref).body == INDEX_BODY
-    finally:
-        listener.close()
-    assert seen == ["http", "https", "https"]
-    assert registry._schemes == {f"127.0.0.1:{port}": "https"}

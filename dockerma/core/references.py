@@ -20,6 +20,10 @@ _OFFICIAL = "library/"
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _DIGEST = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-fA-F0-9]{32,}$")
 _COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
+# distribution/reference's grammar for the registry part: DNS labels (any case, inner
+# hyphens) or a bracketed IPv6 address, then an optional numeric port.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_REGISTRY = re.compile(rf"^(?:{_LABEL}(?:\.{_LABEL})*|\[[0-9A-Fa-f:]+\])(?::([0-9]+))?$")
 MAX_TAG = 128  # docker refuses longer tags
 
 
@@ -54,6 +58,7 @@ class ImageRef:
         first, sep, remainder = name.partition("/")
         if sep and ("." in first or ":" in first or first == "localhost" or first != first.lower()):
             domain, path = first, remainder
+            _check_registry(domain, text)
         if not path or not all(_COMPONENT.match(c) for c in path.split("/")):
             raise DockermaError(
                 f"invalid image name {name!r} in {text!r}; use lowercase letters, digits and "
@@ -127,16 +132,29 @@ class ImageRef:
         return f"{self.name}@{digest}"
 
 
-def is_loopback(registry: str) -> bool:
-    """localhost, 127.0.0.0/8 and [::1] registries, which docker lets speak plain HTTP."""
-    if registry.startswith("["):
-        host = registry[1:].split("]", 1)[0]
-    else:
-        host = registry.rsplit(":", 1)[0] if registry.count(":") == 1 else registry
-    host = host.lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
+def _check_registry(domain: str, text: str) -> None:
+    # docker says "invalid reference format" here; without this check `localhost:abc/x`
+    # reached the network and was retried as a registry that does not answer.
+    match = _REGISTRY.match(domain)
+    port = match.group(1) if match else None
+    bad_ip = domain.startswith("[") and not _is_ip(host_of(domain))
+    if match is None or bad_ip or (port is not None and not 0 < int(port) < 65536):
+        raise DockermaError(
+            f"invalid registry {domain!r} in {text!r}; a registry is HOST[:PORT] (a DNS name, "
+            "an IPv4 address or [IPv6], and a port from 1 to 65535), e.g. localhost:5000/app"
+        )
+
+
+def _is_ip(text: str) -> bool:
     try:
-        return ipaddress.ip_address(host).is_loopback
+        ipaddress.ip_address(text)
     except ValueError:
         return False
+    return True
+
+
+def host_of(registry: str) -> str:
+    """The host part of `registry` (host[:port]), without the brackets of an IPv6 address."""
+    if registry.startswith("["):
+        return registry[1:].split("]", 1)[0]
+    return registry.rsplit(":", 1)[0] if registry.count(":") == 1 else registry

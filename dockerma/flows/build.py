@@ -53,11 +53,15 @@ def run(docker: Docker, request: Request) -> int:
     out = Output(quiet=False)
     inputs = read_inputs(request)
     info, engines = _connect(docker, request, inputs, out)
+    if request.insecure and not inputs.tags:
+        out.warn("--insecure applies to the registry of the -t tags; without -t it does nothing")
     registry = Registry(
         config_dir=docker.options.config,
-        insecure=request.insecure,
+        # --insecure is for the registry the run pushes to, never for the base images.
+        insecure=[t.registry for t in inputs.tags] if request.insecure else (),
         insecure_registries=info.insecure_registries,
         on_retry=out.warn,
+        on_warning=out.warn,
     )
     b = _Build(request, inputs, engines, registry, out)
     try:

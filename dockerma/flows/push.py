@@ -53,9 +53,10 @@ def run(
     info, engines, local, known = _connect_and_find(docker, ref, builder_specs, args.all_tags)
     registry = Registry(
         config_dir=docker.options.config,
-        insecure=insecure,
+        insecure=[ref.registry] if insecure else (),  # that registry only
         insecure_registries=info.insecure_registries,
         on_retry=out.warn,
+        on_warning=out.warn,
     )
     try:
         groups = _per_arch_images(ref, engines, local, args.all_tags)

@@ -3,62 +3,62 @@
 Why not `docker manifest`: it fails against TLS + auth registries ("connection reset by
 peer"), refuses per-arch references that are OCI indexes (containerd image store) and keeps a
 stale local cache. This client uses what the user's docker has instead: the credentials from
-config.json and its helpers, the CAs and client certificates in certs.d, and docker's rules
-for plain-HTTP ("insecure") registries. Secrets never reach a message, a log line or a repr.
+config.json and its helpers (auth.py, credentials.py), the CAs and client certificates in
+certs.d (tls.py), and docker's rules for plain-HTTP ("insecure") registries (trust.py); the
+requests themselves go through session.py and transport.py. Secrets never reach a message, a
+log line or a repr.
+
+Trust is per registry (host:port), never per run: `--insecure`, the daemon's insecure list
+and loopback relax TLS for the registry an image lives in, and for no other host (its token
+service, where it redirects, other images' registries). Credentials go over plain HTTP only
+to a registry that is itself plain HTTP, and never follow a redirect to another origin.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
-import http.client
-import ipaddress
 import json
 import logging
-import os
-import re
-import socket
-import ssl
 import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any
 
 from dockerma.core import manifests
-from dockerma.core.references import HUB_API_HOST, HUB_NAMES, ImageRef, is_loopback
+from dockerma.core.manifests import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST
+from dockerma.core.references import ImageRef
 from dockerma.errors import DockermaError
-from dockerma.registry import credentials
+from dockerma.registry import hub, transport
+from dockerma.registry.auth import Auth
+from dockerma.registry.errors import AuthError, NotFound, RegistryError, Secrets, registry_error
+from dockerma.registry.session import Policy, Request, Session, path_of
+from dockerma.registry.tls import DEFAULT_CERTS_DIR, Contexts
+from dockerma.registry.transport import Response
+from dockerma.registry.trust import TrustBook
+
+__all__ = [
+    "DOCKER_LIST",
+    "DOCKER_MANIFEST",
+    "OCI_INDEX",
+    "OCI_MANIFEST",
+    "AuthError",
+    "Manifest",
+    "NotFound",
+    "Registry",
+    "RegistryError",
+    "sha256_digest",
+]
 
 log = logging.getLogger("dockerma")
 
-# Docker Hub's API lives on another host than its name (and its credentials key).
-
-_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-_REDIRECTS = frozenset({301, 302, 303, 307, 308})
-_MAX_REDIRECTS = 5
-_MAX_DELAY = 10.0
-# Token servers may omit expires_in; the token spec says to assume 60 s then.
-_MIN_TOKEN_LIFE = 60.0
-_USER_AGENT = "dockerma"
-_AUTH_PARAM = re.compile(r'([A-Za-z][\w-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,"]*))')
-
-
-class RegistryError(DockermaError):
-    """A registry request that failed; the message names the registry and what to do."""
-
-
-class NotFound(RegistryError):
-    """The manifest or blob does not exist (404)."""
-
-
-class AuthError(RegistryError):
-    """The registry wants credentials docker does not have, or refused the ones it has."""
-
-
-_E = TypeVar("_E", bound=RegistryError)
+# Ask for every kind at once: an OCI index asked for with only the Docker list type answers
+# 404, and a request without Accept gets a converted schema-1 manifest.
+# One request, its retries and redirects included, gets this long in all: a per-read timeout
+# alone let a server that sends a byte a second keep a request alive for hours.
+_DEADLINE = 120.0
 
 
 @dataclass(frozen=True)
@@ -81,31 +81,6 @@ class Manifest:
         return data
 
 
-@dataclass(frozen=True)
-class _Response:
-    status: int
-    reason: str
-    headers: http.client.HTTPMessage
-    body: bytes
-
-    def header(self, name: str) -> str:
-        return self.headers.get(name, "") or ""
-
-
-@dataclass(frozen=True)
-class _Login:
-    username: str
-    secret: str = field(repr=False)
-
-
-@dataclass(frozen=True)
-class _Challenge:
-    scheme: str  # "basic" or "bearer"
-    realm: str = ""
-    service: str = ""
-    error: str = ""
-
-
 def sha256_digest(data: bytes) -> str:
     """The content digest of `data`, "sha256:<hex>", as registries compute it."""
     return "sha256:" + hashlib.sha256(data).hexdigest()
@@ -118,51 +93,59 @@ class Registry:
         self,
         *,
         config_dir: str | None = None,
-        insecure: bool = False,
+        insecure: Collection[str] = (),
         insecure_registries: Collection[str] = (),
         timeout: float = 30.0,
+        deadline: float = _DEADLINE,
         retries: int = 4,
         on_retry: Callable[[str], None] | None = None,
-        certs_dirs: Sequence[str] = ("/etc/docker/certs.d",),
+        on_warning: Callable[[str], None] | None = None,
+        certs_dirs: Sequence[str] = (DEFAULT_CERTS_DIR,),
         backoff: float = 0.5,
     ) -> None:
-        self._config_dir = config_dir
-        self._insecure = insecure
-        self._insecure_registries = tuple(insecure_registries)
-        self._timeout = timeout
-        self._retries = max(0, retries)
-        self._on_retry = on_retry
-        self._certs_dirs = tuple(certs_dirs)
-        self._backoff = backoff
+        """`insecure`: the registries (host:port) `--insecure` applies to, the ones the run
+        pushes to or looks up for the user; `insecure_registries`: the daemon's list (names
+        and CIDRs). `timeout` bounds each read, `deadline` each request in all."""
+        self._secrets = Secrets()
+        self._trust = TrustBook(
+            insecure=insecure, insecure_registries=insecure_registries, on_warning=on_warning
+        )
+        policy = Policy(timeout, deadline, max(0, retries), backoff, on_retry)
+        self._session = Session(
+            trust=self._trust, tls=Contexts(certs_dirs), secrets=self._secrets, policy=policy
+        )
+        self._auth = Auth(session=self._session, secrets=self._secrets, config_dir=config_dir)
         self._lock = threading.Lock()
-        self._schemes: dict[str, str] = {}
-        self._insecure_cache: dict[str, bool] = {}
-        self._tls: dict[tuple[tuple[str, ...], bool], ssl.SSLContext] = {}
-        self._logins: dict[str, _Login | None] = {}
-        self._login_problems: dict[str, str] = {}
-        self._challenges: dict[str, _Challenge] = {}
-        self._auth: dict[tuple[str, str], tuple[str, float]] = {}
-        self._secrets: set[str] = set()
         self._may_push: set[tuple[str, str]] = set()
         self._cleanups: list[threading.Thread] = []
 
     def __repr__(self) -> str:
-        registries = ", ".join(self._insecure_registries)
-        return f"Registry(insecure={self._insecure}, insecure_registries=[{registries}])"
+        registries = ", ".join(self._trust.insecure_registries)
+        forced = ", ".join(sorted(self._trust.insecure))
+        return f"Registry(insecure=[{forced}], insecure_registries=[{registries}])"
 
     # -- the API -----------------------------------------------------------------------------
 
     def get_manifest(self, ref: ImageRef) -> Manifest:
         """The manifest, list or index `ref` names; NotFound when the registry has none."""
         path = f"/v2/{ref.repository}/manifests/{ref.reference}"
-        resp = self._request(ref, "pull", "GET", path, {"Accept": manifests.ACCEPT})
+        headers = {"Accept": manifests.ACCEPT}
+        resp = self._send(
+            ref,
+            actions="pull",
+            method="GET",
+            path=path,
+            headers=headers,
+            limit=transport.MAX_MANIFEST,
+        )
         if resp.status == 404:
             raise self._not_found(ref, resp)
-        self._expect(ref.registry, "GET", path, resp, 200)
+        self._expect(resp, 200, ref=ref, method="GET", path=path)
+        self._secrets.check_depth(resp.body, registry=ref.registry, what=f"the manifest of {ref}")
         digest = sha256_digest(resp.body)
-        self._check_digest(ref.registry, path, digest, self._content_digest(ref, resp))
+        self._check_digest(ref, path, actual=digest, expected=self._content_digest(ref, resp))
         if ref.digest.startswith("sha256:"):
-            self._check_digest(ref.registry, path, digest, ref.digest)
+            self._check_digest(ref, path, actual=digest, expected=ref.digest)
         media_type = resp.header("Content-Type").split(";")[0].strip()
         if not media_type or media_type in ("application/json", "text/plain"):
             with contextlib.suppress(ValueError, AttributeError):
@@ -170,24 +153,29 @@ class Registry:
         return Manifest(media_type, digest, resp.body)
 
     def get_blob(self, ref: ImageRef, digest: str) -> bytes:
-        """A blob of ref's repository (e.g. an image config), checked against its digest."""
+        """A small JSON blob of ref's repository (an image config), checked against its digest
+        (at most transport.MAX_CONFIG bytes; layers are docker's business)."""
         path = f"/v2/{ref.repository}/blobs/{digest}"
-        resp = self._request(ref, "pull", "GET", path, {})
+        resp = self._send(ref, actions="pull", method="GET", path=path, limit=transport.MAX_CONFIG)
+        what = f"blob {digest} of {ref.name}"
         if resp.status == 404:
-            raise self._not_found(ref, resp, what=f"blob {digest} of {ref.name}")
-        self._expect(ref.registry, "GET", path, resp, 200)
+            raise self._not_found(ref, resp, what=what)
+        self._expect(resp, 200, ref=ref, method="GET", path=path)
+        self._secrets.check_depth(resp.body, registry=ref.registry, what=what)
         if digest.startswith("sha256:"):
-            self._check_digest(ref.registry, path, sha256_digest(resp.body), digest)
+            self._check_digest(ref, path, actual=sha256_digest(resp.body), expected=digest)
         return resp.body
 
     def put_manifest(self, ref: ImageRef, body: bytes, media_type: str) -> str:
         """Upload a manifest (list) as `ref`; returns its digest. Needs push access."""
         path = f"/v2/{ref.repository}/manifests/{ref.reference}"
         headers = {"Content-Type": media_type}
-        resp = self._request(ref, "pull,push", "PUT", path, headers, body)
-        self._expect(ref.registry, "PUT", path, resp, 200, 201, 202)
+        resp = self._send(
+            ref, actions="pull,push", method="PUT", path=path, headers=headers, body=body
+        )
+        self._expect(resp, 200, 201, 202, ref=ref, method="PUT", path=path)
         digest = sha256_digest(body)
-        self._check_digest(ref.registry, path, digest, self._content_digest(ref, resp))
+        self._check_digest(ref, path, actual=digest, expected=self._content_digest(ref, resp))
         return digest
 
     def check_push_access(self, ref: ImageRef) -> None:
@@ -201,25 +189,25 @@ class Registry:
             if key in self._may_push:
                 return  # asked already in this run (build --push asks before the builds)
         path = f"/v2/{ref.repository}/blobs/uploads/"
-        resp = self._request(ref, "pull,push", "POST", path, {}, b"")
-        self._expect(ref.registry, "POST", path, resp, 200, 201, 202)
+        resp = self._send(ref, actions="pull,push", method="POST", path=path, body=b"")
+        self._expect(resp, 200, 201, 202, ref=ref, method="POST", path=path)
         with self._lock:
             self._may_push.add(key)
         location = resp.header("Location")
-        target = self._same_registry_path(ref.registry, location) if location else None
+        target = _same_registry_path(ref.registry, location) if location else None
         if target is None:
             return
 
         def cancel() -> None:
             try:
-                self._request(ref, "pull,push", "DELETE", target, {})
+                self._send(ref, actions="pull,push", method="DELETE", path=target)
             except DockermaError as err:
                 # An upload left open expires on its own (distribution purges them after a
                 # week).
                 log.debug("could not cancel the probe upload on %s: %s", ref.registry, err)
 
-        # Nothing waits for the answer (a local registry takes up to tens of ms to delete an
-        # upload); finish() does, before dockerma exits.
+        # Nothing waits for the answer (deleting an upload is not instant, even on a local
+        # registry); finish() does, before dockerma exits.
         thread = threading.Thread(target=cancel, daemon=True)
         thread.start()
         with self._lock:
@@ -234,490 +222,27 @@ class Registry:
             thread.join(max(0.0, deadline - time.monotonic()))
 
     def is_insecure(self, registry: str) -> bool:
-        """Whether docker would let `registry` speak plain HTTP / unverified TLS."""
-        with self._lock:
-            known = self._insecure_cache.get(registry)
-        if known is None:
-            known = self._decide_insecure(registry)
-            with self._lock:
-                self._insecure_cache[registry] = known
-        return known
-
-    # -- authentication ----------------------------------------------------------------------
-
-    def _request(
-        self,
-        ref: ImageRef,
-        actions: str,
-        method: str,
-        path: str,
-        headers: Mapping[str, str],
-        body: bytes | None = None,
-    ) -> _Response:
-        registry = ref.registry
-        scope = f"repository:{ref.repository}:{actions}"
-        hdrs = dict(headers)
-        auth = self._known_auth(registry, scope)
-        if auth:
-            hdrs["Authorization"] = auth
-        resp = self._send(registry, method, path, hdrs, body)
-        if resp.status == 401:
-            # Anonymous first, as docker does; a cached token may also have expired early.
-            with self._lock:
-                self._auth.pop((registry, scope), None)
-            hdrs["Authorization"] = self._authorize(registry, scope, resp)
-            resp = self._send(registry, method, path, hdrs, body)
-        if resp.status in (401, 403):
-            raise self._denied(registry, ref.repository, actions, resp)
-        return resp
-
-    def _known_auth(self, registry: str, scope: str) -> str | None:
-        with self._lock:
-            cached = self._auth.get((registry, scope))
-            challenge = self._challenges.get(registry)
-        if cached and cached[1] > time.monotonic():
-            return cached[0]
-        if challenge is None:
-            return None
-        # The registry told us its auth scheme before: skip the anonymous round trip.
-        return self._authorize(registry, scope, None, challenge)
-
-    def _authorize(
-        self,
-        registry: str,
-        scope: str,
-        resp: _Response | None,
-        challenge: _Challenge | None = None,
-    ) -> str:
-        if challenge is None:
-            assert resp is not None
-            challenge = _pick_challenge(resp.headers.get_all("WWW-Authenticate") or [])
-            if challenge is None:
-                raise self._error(
-                    RegistryError,
-                    f"registry {registry} answered 401 without a Basic or Bearer "
-                    "WWW-Authenticate challenge; check the registry's auth configuration",
-                )
-            with self._lock:
-                self._challenges[registry] = challenge
-        login = self._login(registry)
-        if challenge.scheme == "basic":
-            if login is None:
-                raise self._no_login(registry, scope)
-            pair = f"{login.username}:{login.secret}".encode()
-            value = base64.b64encode(pair).decode("ascii")
-            self._keep_secret(value)
-            header, life = f"Basic {value}", float("inf")
-        else:
-            token, life = self._fetch_token(registry, challenge, scope, login)
-            header = f"Bearer {token}"
-        with self._lock:
-            self._auth[(registry, scope)] = (header, time.monotonic() + life)
-        return header
-
-    def _fetch_token(
-        self, registry: str, challenge: _Challenge, scope: str, login: _Login | None
-    ) -> tuple[str, float]:
-        params = {"scope": scope}
-        if challenge.service:
-            params["service"] = challenge.service
-        realm = challenge.realm
-        if not realm.startswith(("https://", "http://")):
-            raise self._error(
-                RegistryError,
-                f"registry {registry} names no usable token service (realm {realm!r}); "
-                "check the registry's auth configuration",
-            )
-        resp: _Response | None = None
-        if login is not None and login.username == credentials.TOKEN_USER:
-            # An identity token is an OAuth refresh token: exchange it the way docker does.
-            form = dict(params, grant_type="refresh_token", refresh_token=login.secret)
-            form["client_id"] = _USER_AGENT
-            resp = self._send(
-                registry,
-                "POST",
-                realm,
-                {"Content-Type": "application/x-www-form-urlencoded"},
-                urllib.parse.urlencode(form).encode(),
-            )
-            if resp.status in (404, 405):  # a token server without OAuth: basic auth below
-                resp = None
-        if resp is None:
-            sep = "&" if urllib.parse.urlsplit(realm).query else "?"
-            url = realm + sep + urllib.parse.urlencode(params)
-            headers = {}
-            if login is not None:
-                pair = f"{login.username}:{login.secret}".encode()
-                value = base64.b64encode(pair).decode("ascii")
-                self._keep_secret(value)
-                headers["Authorization"] = f"Basic {value}"
-            resp = self._send(registry, "GET", url, headers)
-        if resp.status in (401, 403):
-            if login is None:
-                raise self._no_login(registry, scope)
-            raise self._error(
-                AuthError,
-                f"registry {registry} rejected the credentials docker has for it (its token "
-                f"service answered {resp.status}); run `{self._login_cmd(registry)}`",
-            )
-        self._expect(registry, "GET", _strip_query(realm), resp, 200)
-        try:
-            data = json.loads(resp.body)
-            token = str(data.get("token") or data.get("access_token") or "")
-            life = float(data.get("expires_in") or _MIN_TOKEN_LIFE)
-        except (ValueError, AttributeError, TypeError):
-            token, life = "", 0.0
-        if not token:
-            raise self._error(
-                RegistryError,
-                f"the token service of registry {registry} answered without a token; "
-                "check the registry's auth configuration",
-            )
-        self._keep_secret(token)
-        # Renew a little early, so a token does not expire between our check and its use.
-        return token, max(life, _MIN_TOKEN_LIFE) - 10.0
-
-    def _login(self, registry: str) -> _Login | None:
-        with self._lock:
-            if registry in self._logins:
-                return self._logins[registry]
-        login: _Login | None = None
-        try:
-            found = credentials.lookup(registry, config_dir=self._config_dir)
-        except DockermaError as err:
-            # A broken helper must not break anonymous pulls; it is named if a login is needed.
-            found = None
-            with self._lock:
-                self._login_problems[registry] = str(err)
-        if found is not None:
-            login = _Login(*found)
-            self._keep_secret(login.secret)
-        with self._lock:
-            self._logins[registry] = login
-        return login
-
-    def _no_login(self, registry: str, scope: str) -> AuthError:
-        verb = "push to" if scope.endswith("push") else "pull from"
-        repo = scope.split(":")[1]
-        with self._lock:
-            problem = self._login_problems.get(registry)
-        if problem:
-            return self._error(
-                AuthError,
-                f"registry {registry} needs a login to {verb} {repo}, and docker's credentials "
-                f"could not be read: {problem}",
-            )
-        return self._error(
-            AuthError,
-            f"registry {registry} needs a login to {verb} {repo} and docker has no "
-            f"credentials for it; run `{self._login_cmd(registry)}`",
-        )
-
-    def _login_cmd(self, registry: str) -> str:
-        return credentials.login_command(registry, self._config_dir)
-
-    def _denied(self, registry: str, repository: str, actions: str, resp: _Response) -> AuthError:
-        verb = "push" if "push" in actions else "pull"
-        if self._login(registry) is None:
-            return self._no_login(registry, f"repository:{repository}:{actions}")
-        challenge = _pick_challenge(resp.headers.get_all("WWW-Authenticate") or [])
-        if resp.status == 401 and not (challenge and challenge.error == "insufficient_scope"):
-            return self._error(
-                AuthError,
-                f"registry {registry} rejected the credentials docker has for it (401 "
-                f"{_registry_error(resp)}); run `{self._login_cmd(registry)}`",
-            )
-        return self._error(
-            AuthError,
-            f"registry {registry} denied {verb} access to {repository} ({resp.status} "
-            f"{_registry_error(resp)}); run `{self._login_cmd(registry)}` as a user allowed to "
-            f"{verb} there",
-        )
-
-    # -- transport ---------------------------------------------------------------------------
+        """Whether `registry` (host:port) may speak plain HTTP / unverified TLS."""
+        return self._trust.of(registry).insecure
 
     def _send(
         self,
-        registry: str,
+        ref: ImageRef,
+        *,
+        actions: str,
         method: str,
-        target: str,
-        headers: Mapping[str, str],
+        path: str,
+        headers: Mapping[str, str] | None = None,
         body: bytes | None = None,
-    ) -> _Response:
-        """One request with retries; target is a path on `registry` or an absolute URL."""
-        shown = _strip_query(target)
-        attempt = 0
-        while True:
-            try:
-                resp = self._follow(registry, method, target, headers, body)
-            except ssl.SSLError as err:
-                if not isinstance(err, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
-                    raise self._tls_error(registry, err) from None
-                if attempt >= self._retries:
-                    raise self._unreachable(registry, method, shown, err, attempt + 1) from None
-                problem = f"dropped the connection ({_describe(err)})"
-            except (OSError, http.client.HTTPException) as err:
-                # Nothing listening, or no such host: waiting does not mend an address, and
-                # docker itself gives up at once there. Drops and timeouts are retried.
-                if attempt >= self._retries or isinstance(
-                    err, (ConnectionRefusedError, socket.gaierror)
-                ):
-                    raise self._unreachable(registry, method, shown, err, attempt + 1) from None
-                problem = f"did not answer ({_describe(err)})"
-            else:
-                if resp.status not in _RETRY_STATUSES or attempt >= self._retries:
-                    return resp
-                problem = f"answered {resp.status}"
-            delay = min(self._backoff * 2**attempt, _MAX_DELAY)
-            attempt += 1
-            if self._on_retry is not None:
-                self._on_retry(
-                    self._scrub(
-                        f"registry {registry} {problem} for {method} {shown}; "
-                        f"retry {attempt}/{self._retries} in {delay:g} s"
-                    )
-                )
-            if delay > 0:
-                time.sleep(delay)
+        limit: int = transport.MAX_ERROR,
+    ) -> Response:
+        req = Request(ref.registry, method, path, headers or {}, body, limit)
+        return self._auth.send(req, repository=ref.repository, actions=actions)
 
-    def _follow(
-        self,
-        registry: str,
-        method: str,
-        target: str,
-        headers: Mapping[str, str],
-        body: bytes | None,
-    ) -> _Response:
-        if target.startswith("/"):
-            scheme, netloc, resp = self._to_registry(registry, method, target, headers, body)
-        else:
-            url = urllib.parse.urlsplit(target)
-            scheme, netloc = url.scheme, url.netloc
-            resp = self._exchange(scheme, netloc, (netloc,), method, _path(url), headers, body)
-        current = f"{scheme}://{netloc}{target}" if target.startswith("/") else target
-        hops = 0
-        # Blob downloads are often redirected to storage elsewhere (S3, a CDN).
-        while resp.status in _REDIRECTS and method in ("GET", "HEAD") and hops < _MAX_REDIRECTS:
-            location = resp.header("Location")
-            if not location:
-                break
-            current = urllib.parse.urljoin(current, location)
-            url = urllib.parse.urlsplit(current)
-            if url.netloc != netloc:
-                # Our credentials are for the registry only, never for where it sends us.
-                headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
-            scheme, netloc = url.scheme, url.netloc
-            resp = self._exchange(scheme, netloc, (netloc,), method, _path(url), headers, None)
-            hops += 1
-        return resp
+    def _expect(self, resp: Response, *ok: int, ref: ImageRef, method: str, path: str) -> None:
+        self._secrets.expect(resp, ok, registry=ref.registry, method=method, path=path)
 
-    def _to_registry(
-        self,
-        registry: str,
-        method: str,
-        path: str,
-        headers: Mapping[str, str],
-        body: bytes | None,
-    ) -> tuple[str, str, _Response]:
-        netloc = _api_host(registry)
-        names = (registry, netloc) if netloc != registry else (registry,)
-        with self._lock:
-            scheme = self._schemes.get(registry)
-        if scheme is None and not self.is_insecure(registry):
-            scheme = "https"  # secure registries never fall back to plain HTTP
-        if scheme is not None:
-            resp = self._exchange(scheme, netloc, names, method, path, headers, body)
-            return scheme, netloc, self._remember(registry, scheme, resp)
-        if is_loopback(registry) and self._certs_for(names) == ([], []):
-            return self._loopback_first(registry, netloc, names, method, path, headers, body)
-        # docker's way for insecure registries: HTTPS first, plain HTTP when TLS is not spoken.
-        try:
-            resp = self._exchange("https", netloc, names, method, path, headers, body)
-            return "https", netloc, self._remember(registry, "https", resp)
-        except ssl.SSLCertVerificationError:
-            raise  # it speaks TLS, with a certificate our CA does not vouch for
-        except (ssl.SSLError, ConnectionRefusedError, ConnectionResetError) as err:
-            tls_failure: OSError = err
-            log.debug("%s: HTTPS failed (%s); trying plain HTTP", registry, _describe(err))
-        resp = self._exchange("http", netloc, names, method, path, headers, body)
-        if _speaks_tls(resp):
-            # It does speak TLS; the handshake failed for another reason (a reset, a client
-            # certificate required).
-            raise tls_failure
-        return "http", netloc, self._remember(registry, "http", resp)
-
-    def _loopback_first(
-        self,
-        registry: str,
-        netloc: str,
-        names: tuple[str, ...],
-        method: str,
-        path: str,
-        headers: Mapping[str, str],
-        body: bytes | None,
-    ) -> tuple[str, str, _Response]:
-        # A loopback registry without certs.d files is asked in plain HTTP first, the reverse
-        # of docker's order: nothing leaves the machine, and the usual local registry speaks
-        # HTTP, so a run saves a failed TLS handshake and loading the system's CA store
-        # (~25 ms of every command).
-        # A TLS server answers plain HTTP with a 400 (_speaks_tls) or hangs up.
-        try:
-            resp = self._exchange("http", netloc, names, method, path, headers, body)
-        except (ConnectionResetError, BrokenPipeError, http.client.BadStatusLine) as err:
-            log.debug("%s: plain HTTP failed (%s); trying HTTPS", registry, _describe(err))
-            try:
-                resp = self._exchange("https", netloc, names, method, path, headers, body)
-            except ssl.SSLCertVerificationError:
-                raise
-            except ssl.SSLError:
-                # It does not speak TLS either (an HTTP server answers the handshake in
-                # plain text: "wrong version number"): it is an HTTP server that hung up.
-                raise err from None
-            return "https", netloc, self._remember(registry, "https", resp)
-        if not _speaks_tls(resp):
-            return "http", netloc, self._remember(registry, "http", resp)
-        resp = self._exchange("https", netloc, names, method, path, headers, body)
-        return "https", netloc, self._remember(registry, "https", resp)
-
-    def _remember(self, registry: str, scheme: str, resp: _Response) -> _Response:
-        with self._lock:
-            self._schemes.setdefault(registry, scheme)
-        return resp
-
-    def _exchange(
-        self,
-        scheme: str,
-        netloc: str,
-        names: tuple[str, ...],
-        method: str,
-        target: str,
-        headers: Mapping[str, str],
-        body: bytes | None,
-    ) -> _Response:
-        conn: http.client.HTTPConnection
-        if scheme == "https":
-            context = self._tls_context(names, self.is_insecure(names[0]))
-            conn = http.client.HTTPSConnection(netloc, timeout=self._timeout, context=context)
-        elif scheme == "http":
-            conn = http.client.HTTPConnection(netloc, timeout=self._timeout)
-        else:
-            raise RegistryError(f"cannot follow the registry to a {scheme}:// URL")
-        sent = {"User-Agent": _USER_AGENT, **headers}
-        try:
-            conn.request(method, target, body=body, headers=sent)
-            raw = conn.getresponse()
-            data = raw.read()
-        finally:
-            conn.close()
-        # Method, URL and status only: headers carry credentials, queries carry signatures.
-        log.debug("%s %s://%s%s -> %d", method, scheme, netloc, _strip_query(target), raw.status)
-        return _Response(raw.status, raw.reason, raw.headers, data)
-
-    def _tls_context(self, names: tuple[str, ...], insecure: bool) -> ssl.SSLContext:
-        key = (names, insecure)
-        with self._lock:
-            context = self._tls.get(key)
-        if context is not None:
-            return context
-        cas, pairs = self._certs_for(names)
-        context = ssl.create_default_context()  # the system's CAs, as docker keeps them
-        try:
-            for ca in cas:
-                context.load_verify_locations(cafile=ca)
-            for cert, key_file in pairs:
-                context.load_cert_chain(cert, key_file)
-        except (OSError, ssl.SSLError) as err:
-            raise RegistryError(
-                f"cannot load the certificates for {names[0]} from certs.d: {_describe(err)}; "
-                "fix or remove the broken file"
-            ) from None
-        if insecure and not cas:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        with self._lock:
-            self._tls[key] = context
-        return context
-
-    def _certs_for(self, names: tuple[str, ...]) -> tuple[list[str], list[tuple[str, str]]]:
-        # docker's certs.d layout: <dir>/<host:port>/*.crt are CAs, *.cert + *.key client pairs.
-        cas: list[str] = []
-        pairs: list[tuple[str, str]] = []
-        for base in self._certs_dirs:
-            for name in dict.fromkeys(names):
-                folder = os.path.join(base, name)
-                try:
-                    files = sorted(os.listdir(folder))
-                except OSError:
-                    continue
-                for file in files:
-                    full = os.path.join(folder, file)
-                    if file.endswith(".crt"):
-                        cas.append(full)
-                    elif file.endswith(".cert"):
-                        key_file = full[: -len(".cert")] + ".key"
-                        if not os.path.exists(key_file):
-                            raise RegistryError(
-                                f"client certificate {full} has no key {key_file}; "
-                                "add the key or remove the certificate (docker refuses it too)"
-                            )
-                        pairs.append((full, key_file))
-        return cas, pairs
-
-    def _decide_insecure(self, registry: str) -> bool:
-        if self._insecure or is_loopback(registry):
-            return True
-        name = registry.lower()
-        networks = []
-        for entry in self._insecure_registries:
-            item = entry.strip().lower()
-            for prefix in ("http://", "https://"):
-                item = item.removeprefix(prefix)
-            if "/" in item:
-                try:
-                    networks.append(ipaddress.ip_network(item, strict=False))
-                except ValueError:
-                    continue
-            elif item == name:
-                return True
-        if not networks:
-            return False
-        # docker matches CIDR entries against the addresses the registry's name resolves to.
-        host = urllib.parse.urlsplit(f"//{registry}").hostname or registry
-        try:
-            addresses = {ipaddress.ip_address(host)}
-        except ValueError:
-            try:
-                infos = socket.getaddrinfo(host, None)
-            except OSError:
-                return False
-            addresses = {ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos}
-        return any(addr in net for addr in addresses for net in networks)
-
-    # -- errors ------------------------------------------------------------------------------
-
-    def _expect(self, registry: str, method: str, path: str, resp: _Response, *ok: int) -> None:
-        if resp.status in ok:
-            return
-        if resp.status >= 500:
-            hint = "the registry failed; check its logs or try again later"
-        elif resp.status == 429:
-            hint = "too many requests; wait a while and try again"
-        elif resp.status == 405:
-            hint = "the registry does not allow this (read-only, or a pull-through cache?)"
-        elif "BLOB_UNKNOWN" in _registry_error(resp) and method == "PUT":
-            # distribution only accepts a list whose entries are in the same repository.
-            hint = "push the images it names to the same repository first, then retry"
-        elif resp.status == 400:
-            hint = "the registry refused the request; check the image and the manifest"
-        else:
-            hint = "check the registry address and the repository name"
-        raise self._error(
-            RegistryError,
-            f"registry {registry} answered {resp.status} {_registry_error(resp)} for "
-            f"{method} {_strip_query(path)}; {hint}",
-        )
-
-    def _content_digest(self, ref: ImageRef, resp: _Response) -> str:
+    def _content_digest(self, ref: ImageRef, resp: Response) -> str:
         """The Docker-Content-Digest header ("" when absent), refused unless a valid digest."""
         digest = resp.header("Docker-Content-Digest")
         if not digest:
@@ -725,140 +250,27 @@ class Registry:
         try:
             return manifests.check_digest(digest, f"registry {ref.registry} ({ref})")
         except DockermaError as err:
-            raise self._error(RegistryError, str(err)) from None
+            raise self._secrets.error(RegistryError, str(err)) from None
 
-    def _check_digest(self, registry: str, path: str, actual: str, expected: str) -> None:
+    def _check_digest(self, ref: ImageRef, path: str, *, actual: str, expected: str) -> None:
         if not expected or not expected.startswith("sha256:") or expected == actual:
             return
-        raise self._error(
+        raise self._secrets.error(
             RegistryError,
-            f"registry {registry} sent content for {_strip_query(path)} whose digest is "
+            f"registry {ref.registry} sent content for {path} whose digest is "
             f"{actual}, not {expected}; the registry or a proxy altered it, try again",
         )
 
-    def _not_found(self, ref: ImageRef, resp: _Response, what: str = "") -> NotFound:
-        return self._error(
+    def _not_found(self, ref: ImageRef, resp: Response, what: str = "") -> NotFound:
+        return self._secrets.error(
             NotFound,
-            f"{what or ref} not found in registry {ref.registry} ({_registry_error(resp)}); "
+            f"{what or ref} not found in registry {ref.registry} ({registry_error(resp)}); "
             "check the name and tag, or push it first",
         )
 
-    def _tls_error(self, registry: str, err: ssl.SSLError) -> RegistryError:
-        if isinstance(err, ssl.SSLCertVerificationError):
-            host = _api_host(registry)
-            where = self._certs_dirs[0] if self._certs_dirs else "/etc/docker/certs.d"
-            return self._error(
-                RegistryError,
-                f"cannot verify the TLS certificate of registry {registry}: "
-                f"{err.verify_message or _describe(err)}; put the CA that signed it in "
-                f"{where}/{host}/ca.crt, where docker looks for it",
-            )
-        if err.reason == "WRONG_VERSION_NUMBER" and not self.is_insecure(registry):
-            return self._error(
-                RegistryError,
-                f"registry {registry} does not speak HTTPS; if it is a plain-HTTP registry, "
-                "list it in the daemon's insecure-registries or pass --insecure",
-            )
-        return self._error(
-            RegistryError,
-            f"TLS with registry {registry} failed: {_describe(err)}; check its certificates "
-            "and the client certificate in certs.d",
-        )
 
-    def _unreachable(
-        self, registry: str, method: str, path: str, err: Exception, tries: int
-    ) -> RegistryError:
-        if isinstance(err, (TimeoutError, socket.timeout)):
-            hint = f"no answer within {self._timeout:g} s; is the registry up? check its address"
-        elif isinstance(err, socket.gaierror):
-            hint = "no such host; check the registry's name"
-        else:
-            hint = "is the registry running? check its address"
-        return self._error(
-            RegistryError,
-            f"cannot reach registry {registry} for {method} {path} ({_describe(err)}, "
-            f"{tries} {'try' if tries == 1 else 'tries'}); {hint}",
-        )
-
-    def _error(self, kind: type[_E], message: str) -> _E:
-        return kind(self._scrub(message))
-
-    def _keep_secret(self, secret: str) -> None:
-        if secret:
-            with self._lock:
-                self._secrets.add(secret)
-
-    def _scrub(self, text: str) -> str:
-        with self._lock:
-            secrets = sorted(self._secrets, key=len, reverse=True)
-        for secret in secrets:
-            text = text.replace(secret, "***")
-        return text
-
-    def _same_registry_path(self, registry: str, location: str) -> str | None:
-        url = urllib.parse.urlsplit(location)
-        if url.netloc and url.netloc != _api_host(registry):
-            return None
-        return _path(url)
-
-
-def _speaks_tls(resp: _Response) -> bool:
-    """A TLS server's answer to plain HTTP: 400 "Client sent an HTTP request to an HTTPS
-    server" (Go: docker-registry), "The plain HTTP request was sent to HTTPS port" (nginx)."""
-    return resp.status == 400 and b"HTTPS" in resp.body[:500]
-
-
-def _api_host(registry: str) -> str:
-    return HUB_API_HOST if registry.lower() in HUB_NAMES else registry
-
-
-def _path(url: urllib.parse.SplitResult) -> str:
-    return (url.path or "/") + (f"?{url.query}" if url.query else "")
-
-
-def _strip_query(target: str) -> str:
-    return target.split("?", 1)[0]
-
-
-def _describe(err: BaseException) -> str:
-    if isinstance(err, ssl.SSLError) and err.reason:
-        return str(err.reason).replace("_", " ").lower()
-    if isinstance(err, (TimeoutError, socket.timeout)):
-        return "timed out"
-    text = getattr(err, "strerror", None) or str(err) or type(err).__name__
-    return str(text)
-
-
-def _pick_challenge(headers: Sequence[str]) -> _Challenge | None:
-    found: dict[str, _Challenge] = {}
-    for header in headers:
-        scheme, _, rest = header.strip().partition(" ")
-        params = {}
-        for match in _AUTH_PARAM.finditer(rest):
-            quoted, bare = match.group(2), match.group(3)
-            value = re.sub(r"\\(.)", r"\1", quoted) if quoted is not None else bare
-            params[match.group(1).lower()] = value
-        kind = scheme.lower()
-        if kind in ("basic", "bearer"):
-            found.setdefault(
-                kind,
-                _Challenge(
-                    kind,
-                    params.get("realm", ""),
-                    params.get("service", ""),
-                    params.get("error", ""),
-                ),
-            )
-    return found.get("bearer") or found.get("basic")
-
-
-def _registry_error(resp: _Response) -> str:
-    """The first `errors` entry of a registry's JSON answer ("MANIFEST_UNKNOWN: …")."""
-    try:
-        errors = json.loads(resp.body).get("errors") or []
-        first = errors[0]
-        text = f"{first.get('code', '')}: {first.get('message', '')}".strip(": ")
-    except (ValueError, AttributeError, IndexError, TypeError):
-        text = ""
-    text = " ".join(text.split())[:200]
-    return text or resp.reason or "no details"
+def _same_registry_path(registry: str, location: str) -> str | None:
+    url = urllib.parse.urlsplit(location)
+    if url.netloc and url.netloc != hub.api_host(registry):
+        return None
+    return path_of(url)

@@ -13,10 +13,11 @@ import shlex
 from collections.abc import Mapping
 from typing import Any
 
-from dockerma.core.references import HUB_CREDENTIALS_KEY, HUB_NAMES
 from dockerma.engine import process
 from dockerma.errors import DockermaError
+from dockerma.registry import hub
 
+HUB_KEY = hub.CREDENTIALS_KEY
 # The user name docker records with an identity token (an OAuth refresh token) instead of a
 # password, in config.json and in credential helpers alike.
 TOKEN_USER = "<token>"
@@ -42,7 +43,7 @@ def login_command(registry: str, config_dir: str | None) -> str:
 
 def server_address(registry: str) -> str:
     """The key docker files a registry's credentials under (and hands to credential helpers)."""
-    return HUB_CREDENTIALS_KEY if registry.lower() in HUB_NAMES else registry
+    return HUB_KEY if hub.is_hub(registry) else registry
 
 
 def lookup(registry: str, *, config_dir: str | None) -> tuple[str, str] | None:
@@ -65,7 +66,9 @@ def lookup(registry: str, *, config_dir: str | None) -> tuple[str, str] | None:
     entry = _entry(config.get("auths"), registry)
     if not isinstance(entry, Mapping):
         return None
-    return _from_auths(entry, registry, path, login_command(registry, config_dir))
+    return _from_auths(
+        entry, registry=registry, path=path, login=login_command(registry, config_dir)
+    )
 
 
 def _load(path: str) -> dict[str, Any] | None:
@@ -96,19 +99,19 @@ def _hostname(key: str) -> str:
 def _entry(section: object, registry: str) -> Any:
     if not isinstance(section, Mapping):
         return None
-    hub = registry.lower() in HUB_NAMES
-    exact = HUB_CREDENTIALS_KEY if hub else registry
+    wanted_hub = hub.is_hub(registry)
+    exact = server_address(registry)
     if exact in section:
         return section[exact]
     for key, value in section.items():
         host = _hostname(str(key))
-        if (host.lower() in HUB_NAMES) if hub else (host == registry):
+        if hub.is_hub(host) if wanted_hub else (host == registry):
             return value
     return None
 
 
 def _from_auths(
-    entry: Mapping[str, Any], registry: str, path: str, login: str
+    entry: Mapping[str, Any], *, registry: str, path: str, login: str
 ) -> tuple[str, str] | None:
     token = entry.get("identitytoken")
     if token:

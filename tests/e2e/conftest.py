@@ -88,6 +88,11 @@ class Engine:
     created: list[str] = field(default_factory=list)
 
     @property
+    def buildkit(self) -> bool:
+        """The engine builds with BuildKit (and keeps images in the containerd store)."""
+        return self.name != "classic"
+
+    @property
     def registry(self) -> str:
         return self.bed["DOCKERMA_REGISTRY"]
 
@@ -134,6 +139,15 @@ class Engine:
         return self.docker("run", "--rm", "--platform", platform, ref, *cmd).stdout.strip()
 
 
+# The engines every engine-parametrised test runs on (scripts/testbed starts them all):
+#   classic  Debian bookworm's docker 20.10, the classic builder
+#   modern   docker 26.1 (Debian trixie): BuildKit (buildx 0.13), containerd 1.7 image store
+#   current  docker 28.5 (Debian unstable): BuildKit (buildx 0.29), containerd 2.1 image store
+# The last two are found by DOCKERMA_<NAME>_HOST, _CONFIG (with the buildx plugin) and _CLI
+# (a `docker` alone in its directory, put first on PATH) in the bed's env file.
+ENGINES = ["classic", "modern", "current"]
+
+
 def _engine(name: str, bed: dict[str, str]) -> Engine:
     env = {
         k: v
@@ -141,11 +155,15 @@ def _engine(name: str, bed: dict[str, str]) -> Engine:
         if k not in ("DOCKER_HOST", "DOCKER_CONFIG", "DOCKER_CONTEXT", "DOCKER_BUILDKIT")
     }
     env["NO_COLOR"] = "1"
-    if name == "modern":
-        if "DOCKERMA_MODERN_HOST" not in bed:
-            _unavailable("the modern engine is not in the test bed")
-        env["DOCKER_HOST"] = bed["DOCKERMA_MODERN_HOST"]
-        env["DOCKER_CONFIG"] = bed["DOCKERMA_MODERN_CONFIG"]
+    if name != "classic":
+        key = f"DOCKERMA_{name.upper()}"
+        if f"{key}_HOST" not in bed:
+            _unavailable(f"the {name} engine is not in the test bed ({key}_HOST)")
+        env["DOCKER_HOST"] = bed[f"{key}_HOST"]
+        env["DOCKER_CONFIG"] = bed[f"{key}_CONFIG"]
+        if bed.get(f"{key}_CLI"):
+            cli_dir = str(Path(bed[f"{key}_CLI"]).parent)
+            env["PATH"] = os.pathsep.join([cli_dir, env.get("PATH", os.defpath)])
     eng = Engine(name, env, bed)
     res = eng.docker("info", "--format", "{{.ServerVersion}}", check=False, timeout=30)
     if res.returncode != 0:
@@ -179,7 +197,7 @@ def remove_session_images(docker: list[str], env: dict[str, str]) -> None:
         )
 
 
-@pytest.fixture(scope="session", params=["classic", "modern"])
+@pytest.fixture(scope="session", params=ENGINES)
 def engine(request: pytest.FixtureRequest, bed: dict[str, str]) -> Iterator[Engine]:
     eng = _engine(request.param, bed)
     yield eng

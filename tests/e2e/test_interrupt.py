@@ -1,4 +1,4 @@
-"""Ctrl-C and SIGTERM: exit 130 / 143, every child docker process stopped, temp files gone,
+"""Ctrl-C, SIGTERM and SIGHUP: exit 130 / 143 / 143, every child docker process stopped, temp files gone,
 nothing half-made left behind (no per-arch tag, no manifest list).
 
 dockerma runs in its own session (start_new_session) and only dockerma is signalled, as a
@@ -27,8 +27,8 @@ from tests.e2e.registry_proxy import Proxy
 
 pytestmark = pytest.mark.e2e
 
-SIGNALS = [(signal.SIGINT, 130), (signal.SIGTERM, 143)]
-SIGNAL_IDS = ["SIGINT", "SIGTERM"]
+SIGNALS = [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 143)]
+SIGNAL_IDS = ["SIGINT", "SIGTERM", "SIGHUP"]
 
 
 @dataclass
@@ -90,28 +90,34 @@ def _absent(registry_get, ref: str) -> None:
     assert info.value.code == 404
 
 
-@pytest.mark.parametrize(("sig", "code"), SIGNALS, ids=SIGNAL_IDS)
-def test_interrupt_a_parallel_build(
-    engine: Engine, tmp_path: Path, registry_get, sig: int, code: int
+def _interrupt_build(
+    engine: Engine,
+    tmp_path: Path,
+    registry_get,
+    sig: int,
+    code: int,
+    archs: list[str],
+    jobs: list[str],
 ) -> None:
     token = uuid.uuid4().hex
     ctx = write(
         tmp_path / "ctx",
-        f"# dockerma archs:amd64,arm64\nFROM {engine.base}\nRUN sleep 30; echo {token}\n",
+        f"# dockerma archs:{','.join(archs)}\nFROM {engine.base}\nRUN sleep 30; echo {token}\n",
     )
     before = snapshot(ctx)
     tmpdir = tmp_path / "tmp"
     tmpdir.mkdir()
     name = engine.name_for("interrupted")
-    run = _start(engine, ["build", "--push", "-t", f"{name}:v1", str(ctx)], tmpdir)
-    # both RUN steps under way (classic: "Running in"; BuildKit: the step's header)
+    run = _start(engine, ["build", *jobs, "--push", "-t", f"{name}:v1", str(ctx)], tmpdir)
+    running = archs[:1] if jobs else archs
+    # the RUN steps under way (classic: "Running in"; BuildKit: the step's header)
     run.wait_for(
         lambda out: all(
             any(
                 line.startswith(f"[{arch}]") and ("Running in" in line or "RUN sleep" in line)
                 for line in out
             )
-            for arch in ("amd64", "arm64")
+            for arch in running
         ),
         timeout=60,
     )
@@ -119,18 +125,80 @@ def test_interrupt_a_parallel_build(
     exit_code, took = run.signal_and_wait(sig)
     assert exit_code == code, "".join(run.err)
     assert took < 10, took
-    assert "Traceback" not in "".join(run.err)
+    output = "".join(run.out + run.err)
+    assert "Traceback" not in output and "FAILED" not in output, output
+    assert "architectures failed" not in output and "smoke test failed" not in output, output
+    assert "".join(run.err).endswith("stopped every docker process\n")
     _assert_all_stopped(name)
+    _assert_all_stopped(token)  # the RUN step's own process too
+    if jobs:  # --jobs 1: the next architecture never started
+        assert not [line for line in run.out if line.startswith(f"[{archs[1]}]")], run.out
     assert list(tmpdir.iterdir()) == []
     assert snapshot(ctx) == before
     # interrupted before its images were built: no per-arch tag, nothing in the registry
     assert engine.docker("image", "ls", "-q", name).stdout.strip() == ""
-    for tag in ("v1", "v1-amd64", "v1-arm64"):
+    for tag in ("v1", *(f"v1-{a}" for a in archs)):
         _absent(registry_get, f"{name}:{tag}")
     if engine.name == "classic":  # the RUN containers are gone too (BuildKit's are not listed)
         time.sleep(1)
         listed = engine.docker("ps", "-a", "--no-trunc", "--format", "{{.Command}}").stdout
         assert token not in listed
+
+
+@pytest.mark.parametrize(("sig", "code"), SIGNALS, ids=SIGNAL_IDS)
+def test_interrupt_a_parallel_build(
+    engine: Engine, tmp_path: Path, registry_get, sig: int, code: int
+) -> None:
+    _interrupt_build(engine, tmp_path, registry_get, sig, code, ["amd64", "arm64"], [])
+
+
+@pytest.mark.parametrize(("sig", "code"), SIGNALS, ids=SIGNAL_IDS)
+def test_interrupt_a_one_arch_build(
+    classic: Engine, tmp_path: Path, registry_get, sig: int, code: int
+) -> None:
+    # One architecture runs in dockerma's main thread: its docker child was left running.
+    _interrupt_build(classic, tmp_path, registry_get, sig, code, ["amd64"], [])
+
+
+@pytest.mark.parametrize(("sig", "code"), SIGNALS, ids=SIGNAL_IDS)
+def test_interrupt_a_jobs_1_build(
+    classic: Engine, tmp_path: Path, registry_get, sig: int, code: int
+) -> None:
+    # --jobs 1: the first architecture stopped, the second never started.
+    _interrupt_build(classic, tmp_path, registry_get, sig, code, ["amd64", "arm64"], ["-j", "1"])
+
+
+@pytest.mark.parametrize(("sig", "code"), SIGNALS, ids=SIGNAL_IDS)
+def test_interrupt_a_smoke_test(
+    classic: Engine, tmp_path: Path, registry_get, sig: int, code: int
+) -> None:
+    token = uuid.uuid4().hex
+    ctx = write(tmp_path / "ctx", f"# dockerma archs:amd64\nFROM {classic.base}\n")
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    name = classic.name_for("smokeint")
+    smoke = f"sh -c 'sleep 30; echo {token}'"
+    run = _start(
+        classic, ["build", "--push", "--smoke-test", smoke, "-t", f"{name}:v1", str(ctx)], tmpdir
+    )
+    deadline = time.monotonic() + 60
+    # the container's own process (the host sees it), not only `docker run`
+    while len(_children_of_the_run(token)) < 2 and time.monotonic() < deadline:
+        assert run.proc.poll() is None, "".join(run.out) + "".join(run.err)
+        time.sleep(0.1)
+    time.sleep(0.5)
+    exit_code, took = run.signal_and_wait(sig)
+    assert exit_code == code, "".join(run.err)
+    assert took < 10, took
+    output = "".join(run.out + run.err)
+    assert "Traceback" not in output and "FAILED" not in output, output
+    assert "architectures failed" not in output and "smoke test failed" not in output, output
+    _assert_all_stopped(token)  # `docker run` and the container it started
+    assert list(tmpdir.iterdir()) == []
+    listed = classic.docker("ps", "-a", "--no-trunc", "--format", "{{.Command}}").stdout
+    assert token not in listed
+    for tag in ("v1", "v1-amd64"):  # the smoke test had not passed: nothing published
+        _absent(registry_get, f"{name}:{tag}")
 
 
 @pytest.fixture
@@ -157,10 +225,30 @@ def slow_proxy(bed: dict[str, str]) -> Iterator[Proxy]:
 def test_interrupt_a_slow_push(
     engine: Engine, tmp_path: Path, slow_proxy: Proxy, registry_get, sig: int, code: int
 ) -> None:
+    _interrupt_push(engine, tmp_path, slow_proxy, registry_get, sig, code, ["amd64", "arm64"])
+
+
+@pytest.mark.parametrize(("sig", "code"), SIGNALS, ids=SIGNAL_IDS)
+def test_interrupt_a_slow_one_platform_push(
+    classic: Engine, tmp_path: Path, slow_proxy: Proxy, registry_get, sig: int, code: int
+) -> None:
+    # One platform is pushed from dockerma's main thread: it went on and published its tag.
+    _interrupt_push(classic, tmp_path, slow_proxy, registry_get, sig, code, ["amd64"])
+
+
+def _interrupt_push(
+    engine: Engine,
+    tmp_path: Path,
+    slow_proxy: Proxy,
+    registry_get,
+    sig: int,
+    code: int,
+    archs: list[str],
+) -> None:
     # A layer of its own per image, so the push has a blob to upload (and the proxy holds it).
     ctx = write(
         tmp_path / "ctx",
-        f"# dockerma archs:amd64,arm64\nFROM {engine.base}\nRUN echo {uuid.uuid4()} > /id\n",
+        f"# dockerma archs:{','.join(archs)}\nFROM {engine.base}\nRUN echo {uuid.uuid4()} > /id\n",
     )
     name = engine.name_for("slowpush").replace(engine.registry, slow_proxy.address, 1)
     real = name.replace(slow_proxy.address, engine.registry, 1)
@@ -181,11 +269,11 @@ def test_interrupt_a_slow_push(
     assert "Traceback" not in "".join(run.err)
     _assert_all_stopped(name)
     assert list(tmpdir.iterdir()) == []
-    for tag in ("v1", "v1-amd64", "v1-arm64"):
+    for tag in ("v1", *(f"v1-{a}" for a in archs)):
         _absent(registry_get, f"{real}:{tag}")
     # the local per-arch images are untouched: a rerun (without the slow proxy) would push them
     tags = engine.docker("image", "ls", "--format", "{{.Tag}}", name).stdout.split()
-    assert sorted(tags) == ["v1-amd64", "v1-arm64"]
+    assert sorted(tags) == [f"v1-{a}" for a in archs]
 
 
 @pytest.fixture

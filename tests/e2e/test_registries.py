@@ -89,12 +89,10 @@ def tls(bed: dict[str, str]) -> TLSRegistry:
 
 
 def _config_dir(engine: Engine, path: Path) -> Path:
-    """An empty docker config dir; for the modern engine with buildx reachable in it."""
+    """An empty docker config dir; for a BuildKit engine with buildx reachable in it."""
     path.mkdir(parents=True)
-    if engine.name == "modern":
-        (path / "cli-plugins").symlink_to(
-            Path(engine.bed["DOCKERMA_MODERN_CONFIG"]) / "cli-plugins"
-        )
+    if engine.buildkit:
+        (path / "cli-plugins").symlink_to(Path(engine.env["DOCKER_CONFIG"]) / "cli-plugins")
     return path
 
 
@@ -330,7 +328,7 @@ def test_secrets_never_printed(engine, tmp_path, tls) -> None:
 
     steps = 'ARG SECRET_TOKEN\nRUN test -n "$SECRET_TOKEN"\n'
     build_opts = ["--build-arg", f"SECRET_TOKEN={token}"]
-    if engine.name == "modern":  # --secret needs BuildKit
+    if engine.buildkit:  # --secret needs BuildKit
         steps += "RUN --mount=type=secret,id=s,required=true cat /run/secrets/s > /dev/null\n"
         build_opts += ["--secret", f"id=s,src={secret_file}"]
     ctx = write(tmp_path / "ctx", _dockerfile(tls.base, steps))
