@@ -203,8 +203,8 @@ def test_interrupt_a_smoke_test(
 
 @pytest.fixture
 def slow_proxy(bed: dict[str, str]) -> Iterator[Proxy]:
-    """The registry behind 127.0.0.1:5002, with blob uploads held until the test ends."""
-    p = Proxy(bed["DOCKERMA_REGISTRY"], port=5002)
+    """The registry behind a free loopback port, with blob uploads held until the test ends."""
+    p = Proxy(bed["DOCKERMA_REGISTRY"])
     release = threading.Event()
     p.uploads = []  # type: ignore[attr-defined]
 
