@@ -20,7 +20,7 @@ from dockerma.core.references import ImageRef
 from dockerma.engine import builders, probe
 from dockerma.engine.docker import Docker, terminate_children
 from dockerma.errors import DockermaError
-from dockerma.flows import checks, metadata, plan, smoke, summary
+from dockerma.flows import checks, metadata, notices, plan, smoke, summary
 from dockerma.flows.inputs import Inputs, Request, make_tmp
 from dockerma.flows.inputs import read as read_inputs
 from dockerma.flows.plan import Plan
@@ -193,6 +193,7 @@ def _build_all(plans: Sequence[Plan], b: _Build) -> tuple[list[Arch], Lookups | 
         smokes=inputs.smokes,
         check=not deferred,
         ahead=ahead,
+        notice=notices.OncePerRun(),
     )
     archs = [
         o.value
@@ -223,6 +224,7 @@ def _build_arch(
     smokes: Sequence[str],
     check: bool,
     ahead: _RegistryReadAhead | None,
+    notice: notices.OncePerRun,
 ) -> Arch:
     """One architecture's build; with check (else checks.deferred), its platform check, then
     its smoke tests."""
@@ -231,7 +233,7 @@ def _build_arch(
     built = Built(plan.platform, plan.tags, engine=engine.endpoint, docker=engine.docker)
     checked = Checked()
     try:
-        built = replace(built, image_id=_docker_build(plan, out))
+        built = replace(built, image_id=_docker_build(plan, out, notice))
     except (DockermaError, OSError) as e:
         built = replace(built, error=str(e))
     else:
@@ -244,7 +246,7 @@ def _build_arch(
     return arch
 
 
-def _docker_build(plan: Plan, out: Output) -> str:
+def _docker_build(plan: Plan, out: Output, notice: notices.OncePerRun) -> str:
     """docker build; the image id it wrote."""
     docker = plan.engine.docker
     if plan.scratch is not None:
@@ -253,9 +255,8 @@ def _docker_build(plan: Plan, out: Output) -> str:
 
         scratch.ensure(docker, plan.platform)
     label = plan.platform.suffix
-    docker.stream(
-        *plan.argv, on_line=functools.partial(out.line, label), platform=str(plan.platform)
-    )
+    on_line = notice.filter(functools.partial(out.line, label))
+    docker.stream(*plan.argv, on_line=on_line, platform=str(plan.platform))
     return plan.iidfile.read_text().strip() if plan.iidfile.is_file() else ""
 
 

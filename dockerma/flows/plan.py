@@ -93,7 +93,7 @@ def make(
         str(path),
         "--iidfile",
         str(iidfile),
-        *_progress(engine.info.buildkit, args.passthrough),
+        *_progress(engine.info.buildkit, args.passthrough, quiet=args.quiet),
         *_auto_args(inputs.df, args, target, engine.info.platform),
         *[x for t in per_arch for x in ("-t", t)],
         *args.passthrough,
@@ -181,10 +181,14 @@ def _auto_args(
     return extra
 
 
-def _progress(buildkit: bool, passthrough: Sequence[str]) -> list[str]:
-    if buildkit and not any(a == "--progress" or a.startswith("--progress=") for a in passthrough):
-        return ["--progress=plain"]
-    return []
+def _progress(buildkit: bool, passthrough: Sequence[str], *, quiet: bool = False) -> list[str]:
+    """BuildKit's plain progress, for output lines dockerma can prefix; never with -q, which
+    BuildKit refuses beside any --progress but quiet (-q is that mode already)."""
+    if quiet or not buildkit:
+        return []
+    if any(a == "--progress" or a.startswith("--progress=") for a in passthrough):
+        return []
+    return ["--progress=plain"]
 
 
 def _cross_platform_stages(
