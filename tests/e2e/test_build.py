@@ -275,3 +275,32 @@ def test_base_given_by_digest_with_port(engine, tmp_path, registry_get) -> None:
     assert res.returncode == 0, res.stderr + res.stdout
     for suffix in ("amd64", "arm64"):
         assert engine.run(PLATFORM[suffix], f"{name}:v1-{suffix}") == MACHINE[suffix]
+
+
+def test_quiet_build_two_archs(engine, tmp_path) -> None:
+    # issue 20: BuildKit refuses -q beside the --progress=plain dockerma adds for its prefixes
+    ctx = write(
+        tmp_path / "ctx",
+        f'# dockerma archs:amd64,arm64\nFROM {engine.base}\nRUN uname -m > /m\nCMD ["cat", "/m"]\n',
+    )
+    name = engine.name_for("quiet")
+    res = engine.dockerma("build", "-q", "-t", f"{name}:v1", str(ctx))
+    assert res.returncode == 0, res.stderr + res.stdout
+    assert "failed" not in res.stdout + res.stderr
+    for suffix in ("amd64", "arm64"):
+        ref = f"{name}:v1-{suffix}"
+        assert engine.inspect(ref)["Architecture"] == suffix
+        assert f"{name}:v1-{suffix}" in res.stdout  # the summary
+        assert engine.run(PLATFORM[suffix], ref) == MACHINE[suffix]
+
+
+def test_classic_deprecated_notice_once_per_run(classic, tmp_path) -> None:
+    ctx = write(tmp_path / "ctx", f"# dockerma archs:amd64,arm64\nFROM {classic.base}\nRUN true\n")
+    name = classic.name_for("notice")
+    res = classic.dockerma("build", "-t", f"{name}:v1", str(ctx))
+    assert res.returncode == 0, res.stderr + res.stdout
+    shown = res.stdout + res.stderr
+    assert shown.count("DEPRECATED: The legacy builder is deprecated") == 1, shown
+    assert shown.count("Install the buildx component") == 1  # its full text, the first time
+    assert shown.count("https://docs.docker.com/go/buildx/") == 1
+    assert shown.count("Successfully built") == 2  # each build's own output is all there
