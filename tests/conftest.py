@@ -6,7 +6,7 @@ import json
 import logging
 import os
 import signal
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,3 +82,13 @@ def run_dockerma(capsys: pytest.CaptureFixture[str]) -> Any:
         return Run(code if isinstance(code, int) else 1, captured.out, captured.err)
 
     return run
+
+
+@pytest.fixture
+def fake() -> Iterator[Any]:
+    """A fake registry on loopback (tests.test_registry.FakeRegistry), closed after the test."""
+    from tests.test_registry import FakeRegistry
+
+    server = FakeRegistry()
+    yield server
+    server.close()

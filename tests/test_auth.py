@@ -8,7 +8,6 @@ import os
 import stat
 import sys
 import urllib.parse
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,14 +27,6 @@ from tests.test_registry import (
     docker_config,
     logged_in,
 )
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeRegistry]:
-    server = FakeRegistry()
-    yield server
-    server.close()
-
 
 # -- authentication --------------------------------------------------------------------------
 

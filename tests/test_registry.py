@@ -11,7 +11,6 @@ import ssl
 import threading
 import urllib.parse
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -264,13 +263,6 @@ class FakeRegistry:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeRegistry]:
-    server = FakeRegistry()
-    yield server
-    server.close()
 
 
 def docker_config(folder: Path, config: dict[str, Any]) -> str:

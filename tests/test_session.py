@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,14 +14,6 @@ from dockerma.registry.client import (
     RegistryError,
 )
 from tests.test_registry import INDEX_BODY, FakeRegistry, client
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeRegistry]:
-    server = FakeRegistry()
-    yield server
-    server.close()
-
 
 # -- retries and failures --------------------------------------------------------------------
 

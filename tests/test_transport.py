@@ -273,10 +273,3 @@ def test_deeply_nested_error_body_is_reported_without_its_details() -> None:
 )
 def test_json_too_deep(body: bytes, too_deep: bool) -> None:
     assert transport.json_too_deep(body) is too_deep
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeRegistry]:
-    server = FakeRegistry()
-    yield server
-    server.close()

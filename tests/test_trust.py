@@ -10,7 +10,7 @@ import socket
 import ssl
 import subprocess
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,13 +32,6 @@ from tests.test_registry import (
     digest_of,
     logged_in,
 )
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeRegistry]:
-    server = FakeRegistry()
-    yield server
-    server.close()
 
 
 def seems_remote(monkeypatch: pytest.MonkeyPatch, address: str = "192.0.2.1") -> None:
