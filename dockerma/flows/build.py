@@ -60,6 +60,7 @@ def run(docker: Docker, request: Request) -> int:
         # --insecure is for the registry the run pushes to, never for the base images.
         insecure=[t.registry for t in inputs.tags] if request.insecure else (),
         insecure_registries=info.insecure_registries,
+        registry_mirrors=info.registry_mirrors,
         on_retry=out.warn,
         on_warning=out.warn,
     )
