@@ -180,12 +180,15 @@ class Session:
                 f"plain-HTTP registry: fix the registry's {fix}",
             )
         own = netloc.lower() == hub.api_host(registry).lower()
+        # docker reaches the token service and redirect targets with the registry's own TLS
+        # configuration: the registry's certs.d CA vouches for them too (besides their own).
+        names = tuple(dict.fromkeys((netloc, registry, hub.api_host(registry))))
         try:
             resp = self._exchange(
                 replace(req, target=path_of(parts)),
                 scheme=scheme,
                 netloc=netloc,
-                names=(netloc,),
+                names=names,
                 trust=self.trust.of(registry) if own else VERIFIED,
                 deadline=deadline,
             )
