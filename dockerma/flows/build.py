@@ -59,6 +59,7 @@ def run(docker: Docker, request: Request) -> int:
         # --insecure is for the registry the run pushes to, never for the base images.
         insecure=[t.registry for t in inputs.tags] if request.insecure else (),
         insecure_registries=info.insecure_registries,
+        registry_mirrors=info.registry_mirrors,
         on_retry=out.warn,
         on_warning=out.warn,
     )
@@ -88,12 +89,9 @@ def _connect(
         out.warn(warning)
     for p, engine in engines.items():
         checks.builder(engine.info, [p], request.args)
-        # binfmt_misc can only be read for the local engine's kernel.
-        native = probe.runs_natively(p, engine.info.platform)
-        # inject runs foreign shells through the cross-build image's QEMU, not binfmt_misc.
-        emulated = request.inject is None and not native
-        if not request.dry_run and engine.local and emulated and not probe.emulation_available(p):
-            raise DockermaError(probe.emulation_hint(p))
+    # inject runs foreign shells through the cross-build image's QEMU, not binfmt_misc.
+    if not request.dry_run and request.inject is None:
+        checks.emulation(engines)
     return info, engines
 
 
