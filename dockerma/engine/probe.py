@@ -23,6 +23,8 @@ class EngineInfo:
     containerd_store: bool
     # What the daemon itself talks plain HTTP to (registry.client decides with them).
     insecure_registries: tuple[str, ...]
+    # The daemon's registry-mirrors (URLs), through which it pulls Docker Hub's images.
+    registry_mirrors: tuple[str, ...] = ()
 
 
 def probe(docker: Docker, *, environ: Mapping[str, str] | None = None) -> EngineInfo:
@@ -67,7 +69,8 @@ def parse_info(info: Mapping[str, Any], environ: Mapping[str, str]) -> EngineInf
     for name, cfg in (reg.get("IndexConfigs") or {}).items():
         if isinstance(cfg, dict) and cfg.get("Secure") is False:
             insecure.append(name)
-    return EngineInfo(platform, buildkit, containerd, tuple(insecure))
+    mirrors = tuple(str(m) for m in reg.get("Mirrors") or [] if m)
+    return EngineInfo(platform, buildkit, containerd, tuple(insecure), mirrors)
 
 
 def runs_natively(target: Platform, engine: Platform) -> bool:
