@@ -148,3 +148,19 @@ def test_one_build_per_architecture_otherwise(
     assert res.code == 0, res.out + res.err
     builds = [c[:2] for c in fake_docker.calls() if "build" in c[0]]
     assert builds and all(b[0] == "build" for b in builds) and len(builds) == 2
+
+
+def test_dry_run_shows_the_bake_with_secrets_masked(
+    fake_docker: FakeDocker, run_dockerma: Any, tmp_path: Path
+) -> None:
+    fake_docker.script(_rules(BUILDKIT, {}))
+    args = ["--build-arg", f"GH_TOKEN={SECRET}", "--build-arg", "V=1"]
+    res = run_dockerma("build", "--dry-run", *args, "-t", "app:v1", str(_context(tmp_path)))
+    assert res.code == 0, res.err
+    assert SECRET not in res.out
+    assert "# all architectures: the builds above run as one bake, a target each" in res.out
+    shown = res.out.split("# all architectures")[1]
+    assert "docker buildx bake -f " in shown and "--progress plain" in shown
+    definition = json.loads(shown[shown.index("{") : shown.rindex("}") + 1])
+    assert definition["target"]["386"]["args"] == {"GH_TOKEN": "***", "V": "1"}
+    assert [c[0] for c in fake_docker.calls()] == ["info"]  # nothing built

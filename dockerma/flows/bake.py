@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from dockerma.core import bakefile
-from dockerma.core.masking import secret_values
+from dockerma.core.masking import SECRET_NAME, mask_urls, secret_values
 from dockerma.core.platforms import Platform
+from dockerma.engine.docker import display
 from dockerma.flows.plan import Plan
 from dockerma.output import Output
 
@@ -88,6 +89,31 @@ def image_id(entry: Mapping[str, Any], containerd_store: bool) -> str:
     key = "containerimage.digest" if containerd_store else "containerimage.config.digest"
     value = entry.get(key)
     return value if isinstance(value, str) else ""
+
+
+def show(out: Output, plans: Sequence[Plan], jobs: int | None, environ: Mapping[str, str]) -> None:
+    """--dry-run: the bake that runs the builds above, with its definition."""
+    made = _targets(plans) if usable(plans, jobs, environ) else None
+    if made is None:
+        return
+    targets, options, _ = made
+    tmp = plans[0].iidfile.parent
+    definition = tmp / "bake.json"
+    out.info("# all architectures: the builds above run as one bake, a target each")
+    out.info(
+        display(plans[0].engine.docker.argv(argv(definition, tmp / "bake-metadata.json", options)))
+    )
+    out.info(f"# {definition}")
+    shown = {name: _masked(t) for name, t in targets.items()}
+    out.info(mask_urls(json.dumps(bakefile.definition(shown), indent=1)))
+    out.info("")
+
+
+def _masked(target: bakefile.Target) -> bakefile.Target:
+    """A target as --dry-run shows it: secret build-arg values as ***, as in the commands."""
+    args = target.get("args") or {}
+    hidden = {k: "***" if SECRET_NAME.search(k) else v for k, v in args.items()}
+    return {**target, "args": hidden} if args else target
 
 
 def build(plans: Sequence[Plan], out: Output, tmp: Path) -> dict[Platform, str] | None:

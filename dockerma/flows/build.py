@@ -72,6 +72,7 @@ def run(docker: Docker, request: Request) -> int:
             plans = [plan.make(inputs, request, engines[p], p, pinned, tmp) for p in inputs.targets]
             if request.dry_run:
                 plan.show(out, plans, inputs.smokes, inputs.tags if request.push else ())
+                bake.show(out, plans, request.jobs, os.environ)
                 return 0
             archs, lookups = _build_all(plans, b)
             _report(archs, lookups, b)
