@@ -125,6 +125,38 @@ def test_wrong_password_is_an_auth_error_without_secrets(
         assert "\n" not in message
 
 
+def test_a_token_the_registry_refuses_says_so(fake: FakeRegistry, tmp_path: Path) -> None:
+    # distribution answers an expired (or foreign) token with error="invalid_token": that is
+    # not a wrong password, and `docker login` would not help.
+    fake.state.auth, fake.state.token_error = "bearer", "invalid_token"
+    fake.add("team/app", "v1", INDEX_BODY, OCI_INDEX)
+    registry = client(logged_in(tmp_path, fake.address))
+    with pytest.raises(AuthError) as info:
+        registry.get_manifest(fake.ref("team/app:v1"))
+    message = str(info.value)
+    assert message.startswith(
+        f"registry {fake.address} refused the token its token service issued for team/app "
+        "(invalid_token: expired"
+    )
+    assert "clock" in message and "\n" not in message
+    assert len(fake.state.token_requests) == 1
+    for token in fake.state.tokens:
+        assert token not in message
+
+
+def test_a_refused_identity_token_is_named(fake: FakeRegistry, tmp_path: Path) -> None:
+    fake.state.auth = "bearer"
+    folder = docker_config(tmp_path, {"auths": {fake.address: {"identitytoken": "revoked-tok"}}})
+    with pytest.raises(AuthError) as info:
+        client(folder).get_manifest(fake.ref("team/app:v1"))
+    message = str(info.value)
+    assert message.startswith(
+        f"registry {fake.address} rejected the identity token docker has for it (its token "
+        "service answered 401); run `docker --config "
+    )
+    assert "revoked-tok" not in message
+
+
 def test_credentials_from_a_helper(
     fake: FakeRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -65,6 +65,7 @@ class FakeState:
     tls_probes: int = 0
     base_url: str = ""
     realm: str = ""  # the token service named in challenges; base_url/token when empty
+    token_error: str = ""  # bearer: refuse every token, naming this error in the challenge
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -177,13 +178,17 @@ class Handler(BaseHTTPRequestHandler):
         if state.auth == "bearer":
             scope = state.tokens.get(given.removeprefix("Bearer "), "")
             needed = "push" if push else "pull"
-            if scope.startswith(f"repository:{repo}:") and needed in scope.split(":")[2]:
+            granted = scope.startswith(f"repository:{repo}:") and needed in scope.split(":")[2]
+            if granted and not state.token_error:
                 return True
             challenge = (
                 f'Bearer realm="{state.realm or state.base_url + "/token"}",'
                 'service="fake-registry",'
                 f'scope="repository:{repo}:{"pull,push" if push else "pull"}"'
             )
+            if given and state.token_error:
+                challenge += f',error="{state.token_error}"'
+
             self.error(401, "UNAUTHORIZED", {"WWW-Authenticate": challenge})
             return False
         return True

@@ -391,6 +391,23 @@ def test_loopback_registry_does_not_make_its_token_service_unverified(
         token_server.close()
 
 
+def test_token_service_verified_with_the_registry_certs_d_ca(pki: Pki, tmp_path: Path) -> None:
+    # docker verifies the token service with the registry's TLS configuration: the CA in
+    # certs.d/<registry>/ alone must do for a token service on another port (as in the bed).
+    token_server = tls_registry(pki)
+    server = tls_registry(pki)
+    try:
+        bearer_pair(server, token_server)
+        server.add("team/app", "v1", INDEX_BODY, OCI_INDEX)
+        certs = certs_d(tmp_path, server.address, {"ca.crt": pki.ca})
+        registry = client(logged_in(tmp_path / "cfg", server.address), certs_dirs=[certs])
+        assert registry.get_manifest(server.ref("team/app:v1")).body == INDEX_BODY
+        assert len(token_server.state.token_requests) == 1
+    finally:
+        server.close()
+        token_server.close()
+
+
 def test_insecure_does_not_reach_a_redirect_elsewhere(
     pki: Pki, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -21,14 +21,13 @@ from dockerma.core.references import ImageRef
 from dockerma.engine import builders, probe
 from dockerma.engine.docker import Docker, terminate_children
 from dockerma.errors import DockermaError
-from dockerma.flows import bake, checks, metadata, notices, plan, smoke, summary
+from dockerma.flows import bake, checks, metadata, notices, pinning, plan, smoke, summary
 from dockerma.flows.inputs import Inputs, Request, make_tmp
 from dockerma.flows.inputs import read as read_inputs
 from dockerma.flows.plan import Plan
 from dockerma.flows.results import Arch, Built, Checked, Pushed
 from dockerma.output import Output
 from dockerma.parallel import run_each, start
-from dockerma.registry import bases as baseimages
 from dockerma.registry.client import Registry
 
 if TYPE_CHECKING:
@@ -61,6 +60,7 @@ def run(docker: Docker, request: Request) -> int:
         # --insecure is for the registry the run pushes to, never for the base images.
         insecure=[t.registry for t in inputs.tags] if request.insecure else (),
         insecure_registries=info.insecure_registries,
+        registry_mirrors=info.registry_mirrors,
         on_retry=out.warn,
         on_warning=out.warn,
     )
@@ -91,23 +91,20 @@ def _connect(
         out.warn(warning)
     for p, engine in engines.items():
         checks.builder(engine.info, [p], request.args)
-        # binfmt_misc can only be read for the local engine's kernel.
-        native = probe.runs_natively(p, engine.info.platform)
-        # inject runs foreign shells through the cross-build image's QEMU, not binfmt_misc.
-        emulated = request.inject is None and not native
-        if not request.dry_run and engine.local and emulated and not probe.emulation_available(p):
-            raise DockermaError(probe.emulation_hint(p))
+    # inject runs foreign shells through the cross-build image's QEMU, not binfmt_misc.
+    if not request.dry_run and request.inject is None:
+        checks.emulation(engines)
     return info, engines
 
 
 def _pin_bases(b: _Build) -> dict[tuple[str, Platform], str]:
     """The digest of every base image; with --push, the registry's push access checked too,
     beside the look-ups, so that a missing login shows now, not after the builds."""
-    pairs = plan.base_images(b.inputs, b.request, b.engines)
+    needs = plan.bases_by_target(b.inputs, b.request, b.engines)
     pushing = b.request.push and not b.request.dry_run
     access = [start(b.registry.check_push_access, t) for t in b.inputs.tags] if pushing else []
     try:
-        pinned = baseimages.resolve(b.registry, pairs)
+        pinned = pinning.pin(b.registry, b.engines, needs, pull=pinning.pulls(b.request.args))
     finally:
         wait(access)  # none of them may log after the error line
     for check in access:

@@ -48,11 +48,24 @@ def base_images(
     inputs: Inputs, request: Request, engines: Mapping[Platform, builders.Engine]
 ) -> list[tuple[str, Platform]]:
     """Every (image, platform) the builds start from, to be pinned to a digest first."""
-    pairs: list[tuple[str, Platform]] = []
+    needs = bases_by_target(inputs, request, engines)
+    return list(dict.fromkeys(pair for pairs in needs.values() for pair in pairs))
+
+
+def bases_by_target(
+    inputs: Inputs, request: Request, engines: Mapping[Platform, builders.Engine]
+) -> dict[Platform, list[tuple[str, Platform]]]:
+    """Per target, every (image, platform) its build starts from."""
+    needs: dict[Platform, list[tuple[str, Platform]]] = {}
     for p in inputs.targets:  # BUILDPLATFORM is each engine's own
         build = engines[p].info.platform
+        pairs = needs.setdefault(p, [])
         for pair in dockerfile.external_images(
-            inputs.df, build_args=request.args.build_args, targets=[p], build=build
+            inputs.df,
+            build_args=request.args.build_args,
+            targets=[p],
+            build=build,
+            contexts=build_contexts(request.args),
         ):
             if pair not in pairs:
                 pairs.append(pair)
@@ -68,7 +81,7 @@ def base_images(
                 cross_build_image=request.inject,
             ):
                 pairs.append(build_files)
-    return pairs
+    return needs
 
 
 def make(
@@ -143,9 +156,16 @@ def _render(
     def pin(ref: str, p: Platform) -> str:
         return pinned[(ref, p)]
 
+    contexts = build_contexts(args)
     if request.inject is None:
         return dockerfile.render(
-            df, target=target, build=build, build_args=args.build_args, pin=pin, scratch=stand_in
+            df,
+            target=target,
+            build=build,
+            build_args=args.build_args,
+            pin=pin,
+            scratch=stand_in,
+            contexts=contexts,
         )
     from dockerma.core import inject  # --strategy inject only: see inputs.read
 
@@ -156,7 +176,26 @@ def _render(
         build_args=args.build_args,
         pin=pin,
         cross_build_image=request.inject,
+        contexts=contexts,
     )
+
+
+def build_contexts(args: BuildArgs) -> tuple[str, ...]:
+    """The names `--build-context NAME=VALUE` gives: the user's own, never looked up or
+    pinned (the classic builder refuses the option: see checks.builder)."""
+    names: list[str] = []
+    passthrough = args.passthrough
+    for index, arg in enumerate(passthrough):
+        if arg == "--build-context" and index + 1 < len(passthrough):
+            value = passthrough[index + 1]
+        elif arg.startswith("--build-context="):
+            value = arg.partition("=")[2]
+        else:
+            continue
+        name = value.partition("=")[0].strip()
+        if name:
+            names.append(name)
+    return tuple(names)
 
 
 def _write(tmp: Path, target: Platform, rendered: str, dockerfile_path: Path) -> Path:

@@ -154,9 +154,12 @@ class Auth:
         if resp.status in (401, 403):
             if login is None:
                 raise self._no_login(registry, scope)
+            # An identity token (docker login against an OAuth token service) is refused
+            # when it was revoked or expired: only a new login makes another.
+            what = "identity token" if login.username == credentials.TOKEN_USER else "credentials"
             raise self._secrets.error(
                 AuthError,
-                f"registry {registry} rejected the credentials docker has for it (its token "
+                f"registry {registry} rejected the {what} docker has for it (its token "
                 f"service answered {resp.status}); run `{self._login_cmd(registry)}`",
             )
         self._secrets.expect(resp, (200,), registry=registry, method="GET", path=realm)
@@ -251,6 +254,16 @@ class Auth:
         if self._login(registry) is None:
             return self._no_login(registry, scope)
         challenge = _challenge_of(resp)
+        if resp.status == 401 and challenge and challenge.error == "invalid_token":
+            # The registry refused a token its token service has just signed (a cached one is
+            # fetched anew first): expired on arrival, not yet valid, or for another registry.
+            return self._secrets.error(
+                AuthError,
+                f"registry {registry} refused the token its token service issued for "
+                f"{repository} (invalid_token: expired, not yet valid or not signed for this "
+                "registry); check this machine's clock, then the registry's token auth "
+                "configuration (issuer, service, root certificate)",
+            )
         if resp.status == 401 and not (challenge and challenge.error == "insufficient_scope"):
             return self._secrets.error(
                 AuthError,

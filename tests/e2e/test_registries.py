@@ -89,8 +89,14 @@ def tls(bed: dict[str, str]) -> TLSRegistry:
 
 
 def _config_dir(engine: Engine, path: Path) -> Path:
-    """An empty docker config dir; for a BuildKit engine with buildx reachable in it."""
+    """A docker config dir that keeps logins in config.json; for a BuildKit engine with buildx
+    reachable in it."""
     path.mkdir(parents=True)
+    # A config without any auth entry makes the docker CLI pick a credential store by itself:
+    # `pass` when pass and docker-credential-pass are installed (the bed installs them for the
+    # credential-helper tests), and a login then fails on an uninitialised password store.
+    # One (empty) entry keeps docker's file store, as on a machine without those packages.
+    (path / "config.json").write_text('{"auths": {"file-store.invalid": {}}}\n')
     if engine.buildkit:
         (path / "cli-plugins").symlink_to(Path(engine.env["DOCKER_CONFIG"]) / "cli-plugins")
     return path
