@@ -1,16 +1,15 @@
-"""engine/probe.py: `docker info` parsed, native vs emulated architectures, binfmt_misc handlers."""
+"""engine/probe.py: `docker info` parsed, native vs emulated architectures."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from dockerma.core.platforms import Platform
 from dockerma.engine.docker import Docker, GlobalOptions
-from dockerma.engine.probe import emulation_available, parse_info, probe, runs_natively
+from dockerma.engine.probe import parse_info, probe, runs_natively
 from dockerma.errors import DockermaError
 
 from .conftest import FakeDocker
@@ -132,24 +131,3 @@ def test_probe_names_the_engine_and_the_fix(fake_docker: FakeDocker) -> None:
 )
 def test_runs_natively(target: str, engine: str, native: bool) -> None:
     assert runs_natively(Platform.parse(target), Platform.parse(engine)) is native
-
-
-@pytest.mark.parametrize(
-    ("content", "available"),
-    [
-        ("enabled\ninterpreter /usr/libexec/qemu-binfmt/aarch64-binfmt-P\nflags: PF\n", True),
-        ("disabled\ninterpreter /usr/libexec/qemu-binfmt/aarch64-binfmt-P\n", False),
-        ("", False),
-        (None, False),
-    ],
-)
-def test_emulation_available(tmp_path: Path, content: str | None, available: bool) -> None:
-    (tmp_path / "status").write_text("enabled\n")
-    (tmp_path / "qemu-arm").write_text("enabled\n")  # another handler does not count
-    if content is not None:
-        (tmp_path / "qemu-aarch64").write_text(content)
-    assert emulation_available(Platform.parse("arm64"), tmp_path) is available
-
-
-def test_emulation_without_binfmt_misc(tmp_path: Path) -> None:
-    assert emulation_available(Platform.parse("arm64"), tmp_path / "missing") is False

@@ -9,14 +9,11 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from dockerma.core.platforms import Platform, host_platform
 from dockerma.engine.docker import ENGINE_PROBE, Docker
 from dockerma.errors import DockerError, DockermaError
-
-BINFMT_DIR = Path("/proc/sys/fs/binfmt_misc")
 
 
 @dataclass(frozen=True)
@@ -26,6 +23,8 @@ class EngineInfo:
     containerd_store: bool
     # What the daemon itself talks plain HTTP to (registry.client decides with them).
     insecure_registries: tuple[str, ...]
+    # The daemon's registry-mirrors (URLs), through which it pulls Docker Hub's images.
+    registry_mirrors: tuple[str, ...] = ()
 
 
 def probe(docker: Docker, *, environ: Mapping[str, str] | None = None) -> EngineInfo:
@@ -70,7 +69,8 @@ def parse_info(info: Mapping[str, Any], environ: Mapping[str, str]) -> EngineInf
     for name, cfg in (reg.get("IndexConfigs") or {}).items():
         if isinstance(cfg, dict) and cfg.get("Secure") is False:
             insecure.append(name)
-    return EngineInfo(platform, buildkit, containerd, tuple(insecure))
+    mirrors = tuple(str(m) for m in reg.get("Mirrors") or [] if m)
+    return EngineInfo(platform, buildkit, containerd, tuple(insecure), mirrors)
 
 
 def runs_natively(target: Platform, engine: Platform) -> bool:
@@ -78,26 +78,3 @@ def runs_natively(target: Platform, engine: Platform) -> bool:
     if target.arch == engine.arch:
         return target.arch != "arm" or target.variant <= (engine.variant or "v7")
     return (engine.arch, target.arch) == ("amd64", "386")
-
-
-def emulation_available(target: Platform, binfmt_dir: Path = BINFMT_DIR) -> bool:
-    """Whether the kernel has an enabled binfmt_misc handler for the target's binaries."""
-    handler = binfmt_dir / target.qemu
-    try:
-        return handler.read_text().splitlines()[0].strip() == "enabled"
-    except (OSError, IndexError):
-        return False
-
-
-def emulation_hint(target: Platform) -> str:
-    inject = (
-        ", or use --strategy inject (no binfmt needed)"
-        if target.suffix in ("amd64", "arm", "arm64")
-        else ""
-    )
-    return (
-        f"no emulation for {target}: the kernel has no enabled binfmt_misc handler "
-        f"{target.qemu}; install qemu-user-static and binfmt-support (Debian/Ubuntu) or run "
-        "`docker run --privileged --rm tonistiigi/binfmt --install all`, or build it on a "
-        f"native engine with --builder {target.suffix}=ENDPOINT{inject}"
-    )

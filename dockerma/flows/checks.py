@@ -4,16 +4,19 @@ each image built is (its platform) after."""
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 from dockerma.core.platforms import Platform
-from dockerma.engine import images, probe
+from dockerma.engine import builders, images, probe
+from dockerma.engine import emulation as emulation_
 from dockerma.engine.docker import Docker
 from dockerma.errors import DockerError, DockermaError, UsageError
 from dockerma.flows.results import Arch, Built, Checked
 from dockerma.options import BuildArgs
 from dockerma.output import Output
+from dockerma.parallel import run_each
 
 BUILDKIT_ONLY = (
     "--provenance",
@@ -54,6 +57,36 @@ def builder(info: probe.EngineInfo, targets: Sequence[Platform], args: BuildArgs
             "(it ignores --platform, moby/moby#47823); use BuildKit: install the buildx plugin "
             "(docker-buildx) and unset DOCKER_BUILDKIT=0"
         )
+
+
+def emulation(engines: Mapping[Platform, builders.Engine]) -> None:
+    """Refuse, before any build, a platform that its engine cannot run: every engine is
+    asked once (dockerma.engine.emulation), the engines in parallel."""
+    by_engine: dict[str, list[Platform]] = {}
+    for p, engine in engines.items():
+        by_engine.setdefault(engine.endpoint, []).append(p)
+    first = {e.endpoint: e for e in engines.values()}
+
+    def ask(endpoint: str) -> list[Platform]:
+        engine = first[endpoint]
+        return emulation_.unrunnable(engine.docker, engine.info.platform, by_engine[endpoint])
+
+    for o in run_each(list(by_engine), ask):
+        if o.error is not None:
+            raise o.error
+        if o.value:
+            engine = first[o.item]
+            name = _engine_name(engine)
+            # inject's cross-build image holds QEMU for amd64 hosts only.
+            inject = engine.info.platform.arch == "amd64"
+            raise DockermaError(emulation_.hint(o.value[0], name, inject))
+
+
+def _engine_name(engine: builders.Engine) -> str:
+    if not engine.local:
+        return f"the builder {engine.endpoint}"
+    where = " ".join(engine.docker.options.argv()) or os.environ.get("DOCKER_HOST", "")
+    return "the docker engine" + (f" ({where})" if where else "")
 
 
 def inspect(docker: Docker, built: Sequence[Built | Arch]) -> list[tuple[str, Platform]]:

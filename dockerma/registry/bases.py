@@ -15,6 +15,7 @@ from dockerma.core.platforms import Platform
 from dockerma.core.references import ImageRef
 from dockerma.errors import DockermaError
 from dockerma.parallel import run_each
+from dockerma.registry import mirrors
 from dockerma.registry.client import NotFound, Registry
 
 
@@ -32,7 +33,8 @@ def lookup(registry: Registry, text: str) -> BaseImage:
     """The platforms and digests a base image offers (a list, an index or one image)."""
     ref = ImageRef.parse(text)
     try:
-        m = registry.get_manifest(ref)
+        # Docker Hub's images through the engine's mirrors first, as the engine pulls them.
+        source, m = mirrors.get_manifest(registry, ref)
     except NotFound:
         raise DockermaError(
             f"base image {text} was not found in its registry {ref.registry}; check the name "
@@ -51,7 +53,7 @@ def lookup(registry: Registry, text: str) -> BaseImage:
         if not config_digest:
             raise unreadable
         config_digest = manifests.check_digest(config_digest, where)
-        config = json.loads(registry.get_blob(ref, config_digest))
+        config = json.loads(registry.get_blob(source, config_digest))
         platform = manifests.config_platform(config)
     except (AttributeError, KeyError, TypeError, ValueError):
         raise unreadable from None

@@ -31,7 +31,7 @@ from dockerma.core import manifests
 from dockerma.core.manifests import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST
 from dockerma.core.references import ImageRef
 from dockerma.errors import DockermaError
-from dockerma.registry import hub, transport
+from dockerma.registry import hub, mirrors, transport
 from dockerma.registry.auth import Auth
 from dockerma.registry.errors import AuthError, NotFound, RegistryError, Secrets, registry_error
 from dockerma.registry.session import Policy, Request, Session, path_of
@@ -102,13 +102,19 @@ class Registry:
         on_warning: Callable[[str], None] | None = None,
         certs_dirs: Sequence[str] = (DEFAULT_CERTS_DIR,),
         backoff: float = 0.5,
+        registry_mirrors: Sequence[str] = (),
     ) -> None:
         """`insecure`: the registries (host:port) `--insecure` applies to, the ones the run
         pushes to or looks up for the user; `insecure_registries`: the daemon's list (names
-        and CIDRs). `timeout` bounds each read, `deadline` each request in all."""
+        and CIDRs); `registry_mirrors`: the daemon's (URLs), for Docker Hub's images (see
+        mirrors.py). `timeout` bounds each read, `deadline` each request in all."""
         self._secrets = Secrets()
+        self.mirrors = mirrors.parse(registry_mirrors)
         self._trust = TrustBook(
-            insecure=insecure, insecure_registries=insecure_registries, on_warning=on_warning
+            insecure=insecure,
+            # A mirror the daemon speaks plain HTTP to (its URL says so) is spoken to alike.
+            insecure_registries=[*insecure_registries, *mirrors.plain_registries(self.mirrors)],
+            on_warning=on_warning,
         )
         policy = Policy(timeout, deadline, max(0, retries), backoff, on_retry)
         self._session = Session(

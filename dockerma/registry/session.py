@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 
 from dockerma.registry import hub, transport
 from dockerma.registry.errors import RegistryError, Secrets, describe, strip_query
+from dockerma.registry.proxies import Proxies
 from dockerma.registry.tls import Contexts
 from dockerma.registry.transport import Response
 from dockerma.registry.trust import VERIFIED, Trust, TrustBook
@@ -62,9 +63,18 @@ class Session:
     """Sends requests to registries with their trust and TLS; safe to share by threads."""
 
     def __init__(
-        self, *, trust: TrustBook, tls: Contexts, secrets: Secrets, policy: Policy
+        self,
+        *,
+        trust: TrustBook,
+        tls: Contexts,
+        secrets: Secrets,
+        policy: Policy,
+        proxies: Proxies | None = None,
     ) -> None:
         self.trust = trust
+        self.proxies = Proxies() if proxies is None else proxies
+        for secret in self.proxies.secrets():
+            secrets.keep(secret)
         self.tls = tls
         self._secrets = secrets
         self._policy = policy
@@ -91,8 +101,15 @@ class Session:
             except (OSError, http.client.HTTPException) as err:
                 # Nothing listening, or no such host: waiting does not mend an address, and
                 # docker itself gives up at once there. Drops and timeouts are retried.
+                # A proxy that refuses is the user's to fix, not a passing drop.
                 if attempt >= policy.retries or isinstance(
-                    err, (ConnectionRefusedError, socket.gaierror, http.client.InvalidURL)
+                    err,
+                    (
+                        ConnectionRefusedError,
+                        socket.gaierror,
+                        http.client.InvalidURL,
+                        transport.ProxyFailed,
+                    ),
                 ):
                     raise self._unreachable(req, err, attempt + 1) from None
                 failure, problem = err, f"did not answer ({describe(err)})"
@@ -256,6 +273,7 @@ class Session:
     ) -> Response:
         """`req` to `netloc`, its target a path; `names`: the registry's, for certs.d."""
         context = self.tls.get(names, insecure=trust.insecure) if scheme == "https" else None
+        proxy = self.proxies.for_url(scheme, netloc)
         resp = transport.exchange(
             scheme=scheme,
             netloc=netloc,
@@ -268,10 +286,12 @@ class Session:
             timeout=self._policy.timeout,
             limit=req.limit,
             addresses=trust.addresses,
+            proxy=proxy,
         )
         # Method, URL and status only: headers carry credentials, queries carry signatures.
         shown = strip_query(req.target)
-        log.debug("%s %s://%s%s -> %d", req.method, scheme, netloc, shown, resp.status)
+        via = f" (via proxy {proxy.shown})" if proxy is not None else ""
+        log.debug("%s %s://%s%s -> %d%s", req.method, scheme, netloc, shown, resp.status, via)
         return resp
 
     # -- errors ------------------------------------------------------------------------------
@@ -324,6 +344,13 @@ class Session:
         )
 
     def _unreachable(self, req: Request, err: Exception, tries: int) -> RegistryError:
+        if isinstance(err, transport.ProxyFailed):
+            return self._secrets.error(
+                RegistryError,
+                f"cannot reach registry {req.registry} for {req.method} "
+                f"{strip_query(req.target)} through {err}; check that proxy, or set NO_PROXY "
+                f"(or unset {err.proxy.variable}) if the registry needs no proxy",
+            )
         if isinstance(err, (TimeoutError, socket.timeout)):
             hint = (
                 f"no answer within {self._policy.timeout:g} s; is the registry up? "

@@ -19,6 +19,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from dockerma.registry.proxies import Proxy
+
 # What dockerma keeps of an answer. docker refuses manifests over 4 MiB (distribution's
 # maxManifestBodySize); containers/image (skopeo, podman) caps configs at 4 MiB and token
 # answers and error bodies at 1 MiB (CVE-2020-1702). A body over its cap is refused, except
@@ -47,6 +49,15 @@ class Expired(Exception):
     """No complete answer before the exchange's deadline."""
 
 
+class ProxyFailed(OSError):
+    """The proxy could not be reached, or would not open a tunnel (its CONNECT answer)."""
+
+    def __init__(self, proxy: Proxy, cause: str) -> None:
+        super().__init__(f"proxy {proxy.shown} ({proxy.variable}): {cause}")
+        self.proxy = proxy
+        self.cause = cause
+
+
 @dataclass(frozen=True)
 class Response:
     status: int
@@ -71,6 +82,7 @@ def exchange(
     timeout: float,
     limit: int,
     addresses: Sequence[str] = (),
+    proxy: Proxy | None = None,
 ) -> Response:
     """One request and its answer, over `scheme` ("http", or "https" with `context`).
 
@@ -78,22 +90,33 @@ def exchange(
     handshake, the headers and the body (Expired after it); `timeout` bounds each read. A
     body over `limit` raises TooLarge (an error answer's body is cut to MAX_ERROR instead).
     With `addresses`, the connection goes to those only, whatever the name resolves to now.
+    With `proxy`, it goes to the proxy instead: a CONNECT tunnel for HTTPS (TLS is still
+    spoken with the registry, end to end), the absolute URL for plain HTTP.
     """
     remaining = deadline - time.monotonic()
     if remaining <= 0:
         raise Expired()
     per_read = min(timeout, remaining)
-    conn: http.client.HTTPConnection
-    if scheme == "https":
-        conn = http.client.HTTPSConnection(netloc, timeout=per_read, context=context)
-    else:
-        conn = http.client.HTTPConnection(netloc, timeout=per_read)
+    sent = {"User-Agent": _USER_AGENT, **headers}
+    conn = _connection(scheme, netloc, context, per_read, proxy)
+    if proxy is not None and scheme == "http":
+        target = f"http://{netloc}{target}"
+        if proxy.authorization:
+            sent["Proxy-Authorization"] = proxy.authorization
     watchdog = _Watchdog(remaining)
     # http.client's seam for opening the socket: the Host header and the TLS server name stay
-    # the registry's name while the socket goes where the trust decision was made.
-    conn._create_connection = watchdog.opener(addresses)  # type: ignore[attr-defined]
+    # the registry's name while the socket goes where the trust decision was made (or to the
+    # proxy, which then decides where the name leads).
+    opener = watchdog.opener(addresses if proxy is None else ())
+    conn._create_connection = opener  # type: ignore[attr-defined]
     try:
-        conn.request(method, target, body=body, headers={"User-Agent": _USER_AGENT, **headers})
+        try:
+            conn.request(method, target, body=body, headers=sent)
+        except OSError as err:
+            if proxy is None or watchdog.expired or conn.sock is not None:
+                raise
+            # Nothing was sent to the registry: the proxy refused us or the tunnel.
+            raise ProxyFailed(proxy, _tunnel_cause(err)) from None
         raw = conn.getresponse()
         data = _read(raw, limit if raw.status < 300 else MAX_ERROR, watchdog)
     except (OSError, http.client.HTTPException):
@@ -104,6 +127,45 @@ def exchange(
         watchdog.cancel()
         conn.close()
     return Response(raw.status, raw.reason, raw.headers, data)
+
+
+def _connection(
+    scheme: str,
+    netloc: str,
+    context: ssl.SSLContext | None,
+    timeout: float,
+    proxy: Proxy | None,
+) -> http.client.HTTPConnection:
+    if proxy is None:
+        if scheme == "https":
+            return http.client.HTTPSConnection(netloc, timeout=timeout, context=context)
+        return http.client.HTTPConnection(netloc, timeout=timeout)
+    if scheme == "http":
+        return http.client.HTTPConnection(proxy.host, proxy.port, timeout=timeout)
+    conn = http.client.HTTPSConnection(proxy.host, proxy.port, timeout=timeout, context=context)
+    tunnel_headers = {"User-Agent": _USER_AGENT}
+    if proxy.authorization:
+        tunnel_headers["Proxy-Authorization"] = proxy.authorization
+    host, port = _host_port(netloc)
+    conn.set_tunnel(host, port, headers=tunnel_headers)
+    return conn
+
+
+def _host_port(netloc: str) -> tuple[str, int]:
+    if netloc.startswith("["):
+        host, _, rest = netloc[1:].partition("]")
+        return host, int(rest[1:]) if rest.startswith(":") else 443
+    host, _, port = netloc.partition(":")
+    return host, int(port) if port else 443
+
+
+def _tunnel_cause(err: OSError) -> str:
+    # http.client says "Tunnel connection failed: 403 Forbidden" for a refused CONNECT.
+    text = str(err)
+    if text.startswith("Tunnel connection failed: "):
+        return "it answered CONNECT with " + text.removeprefix("Tunnel connection failed: ")
+    reason = err.strerror or text or type(err).__name__
+    return f"cannot connect to it: {reason}"
 
 
 def _read(raw: http.client.HTTPResponse, limit: int, watchdog: _Watchdog) -> bytes:
