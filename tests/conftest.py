@@ -53,6 +53,9 @@ def fake_docker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeDocker:
     # The user's engine selection must not leak into what the tests assert.
     for name in ("DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_BUILDKIT", "DOCKER_CLI_EXPERIMENTAL"):
         monkeypatch.delenv(name, raising=False)
+    # One docker build per architecture, the calls these tests script; tests/test_bake.py
+    # scripts the one `docker buildx bake` of a BuildKit engine.
+    monkeypatch.setenv("DOCKERMA_BAKE", "0")
     return fake
 
 

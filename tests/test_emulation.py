@@ -46,6 +46,8 @@ def test_each_foreign_target_is_run_once_on_the_engine(fake_docker: FakeDocker) 
     assert s390x[2:] == [
         "run",
         "--rm",
+        "--pull",
+        "never",
         "--network",
         "none",
         "--platform",

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
-from .config import ARCHS, Options
+from .config import ARCHS, ENGINES, Options
 from .install import Install, install
 from .report import log, out
 from .timing import Failed, capture
@@ -44,10 +44,8 @@ def load_env() -> dict[str, str]:
 class Ledger:
     """What a run has left on the bed (removed by cleanup) and the timed runs it repeated."""
 
-    created: dict[str, set[str]] = field(
-        default_factory=lambda: {"classic": set(), "modern": set()}
-    )
-    ids: dict[str, set[str]] = field(default_factory=lambda: {"classic": set(), "modern": set()})
+    created: dict[str, set[str]] = field(default_factory=lambda: {e: set() for e in ENGINES})
+    ids: dict[str, set[str]] = field(default_factory=lambda: {e: set() for e in ENGINES})
     retried: list[str] = field(default_factory=list)  # failures of timed runs, retried
     cleanups: list[Callable[[], None]] = field(default_factory=list)  # run by cleanup()
     manifests: set[str] = field(default_factory=set)  # local `docker manifest` lists (classic)
@@ -68,6 +66,7 @@ class Bed:
     push_mb: int  # size of the fresh layer each timed push uploads
     pins: Mapping[str, str] = field(default_factory=dict)  # suffix -> NAME@sha256:…
     ledger: Ledger = field(default_factory=Ledger)
+    current: dict[str, str] | None = None  # docker 28.5, buildx 0.29, containerd 2.1
 
     def timed(self, what: str, fn: Callable[[], T]) -> T:
         """One timed run; a failure (this test bed is shared) is logged and the run repeated,
@@ -97,7 +96,7 @@ class Bed:
         return f"{self.registry}/bench/{name}"
 
     def env(self, engine: str) -> dict[str, str] | None:
-        return self.classic if engine == "classic" else self.modern
+        return {"classic": self.classic, "modern": self.modern, "current": self.current}[engine]
 
 
 def _export_source(source: str, tmp: Path) -> tuple[Path, str]:
@@ -158,12 +157,7 @@ def setup(opts: Options) -> Bed:
     # The harness's own imports of dockerma (micro: parse and render in-process) take the same
     # files as the install, not whatever `import dockerma` finds in this interpreter.
     sys.path.insert(0, str(inst.site))
-    modern = None
-    if tb.get("DOCKERMA_MODERN_HOST"):
-        modern = dict(classic)
-        modern["DOCKER_HOST"] = tb["DOCKERMA_MODERN_HOST"]
-        if tb.get("DOCKERMA_MODERN_CONFIG"):
-            modern["DOCKER_CONFIG"] = tb["DOCKERMA_MODERN_CONFIG"]
+    modern, current = _buildkit_env(tb, classic, "MODERN"), _buildkit_env(tb, classic, "CURRENT")
     return Bed(
         registry,
         base,
@@ -176,7 +170,25 @@ def setup(opts: Options) -> Bed:
         install=inst,
         source=about,
         push_mb=opts.push_mb,
+        current=current,
     )
+
+
+def _buildkit_env(
+    tb: Mapping[str, str], classic: dict[str, str], name: str
+) -> dict[str, str] | None:
+    """The environment for a BuildKit engine of the bed (DOCKERMA_<NAME>_HOST, _CONFIG with
+    the buildx plugin, _CLI: its own docker CLI, put first on PATH), None when it is absent."""
+    if not tb.get(f"DOCKERMA_{name}_HOST"):
+        return None
+    env = dict(classic)
+    env["DOCKER_HOST"] = tb[f"DOCKERMA_{name}_HOST"]
+    if tb.get(f"DOCKERMA_{name}_CONFIG"):
+        env["DOCKER_CONFIG"] = tb[f"DOCKERMA_{name}_CONFIG"]
+    if tb.get(f"DOCKERMA_{name}_CLI"):
+        cli_dir = str(Path(tb[f"DOCKERMA_{name}_CLI"]).parent)
+        env["PATH"] = os.pathsep.join([cli_dir, env.get("PATH", os.defpath)])
+    return env
 
 
 def base_index(bed: Bed) -> dict[str, Any]:
@@ -265,7 +277,7 @@ def cleanup(bed: Bed) -> None:
             log(f"clean-up step failed: {e}")
     for lst in sorted(bed.ledger.manifests):  # normally gone already (push --purge)
         _quiet([bed.docker, "manifest", "rm", lst], bed.classic)
-    for engine in ("classic", "modern"):
+    for engine in ENGINES:
         env = bed.env(engine)
         if env is not None:
             _clean_engine(bed, engine, env)

@@ -6,7 +6,9 @@ from dataclasses import dataclass
 
 SECTIONS = ("build", "push", "buildx", "micro", "overhead", "buildah", "growth")
 SECTION_ALIASES = {"buildpush": "buildah"}  # --only NAME: another name for a section
-WORKLOADS = ("small", "cpu", "multistage")
+# heavy: the BuildKit section's CPU-bound workload (~15 s or more per emulated arch)
+WORKLOADS = ("small", "cpu", "multistage", "heavy")
+ENGINES = ("classic", "modern", "current")
 # (tag suffix, docker platform, registry architecture, registry variant)
 ARCHS = (
     ("amd64", "linux/amd64", "amd64", ""),
@@ -20,6 +22,8 @@ TARGET_PUSH = 1.10
 TARGET_PARSE = 0.5
 TARGET_HELP = 0.2
 TARGET_OVERHEAD = 0.3
+TARGET_WARM = 1.10  # section 3, warm: dockerma build --push vs docker buildx build --push
+TARGET_HEAVY = 1.02  # section 3, the CPU-heavy workload
 TARGET_BUILD_PUSH = 1.00  # section 6: dockerma build --push vs the fastest alternative
 
 

@@ -20,9 +20,9 @@ from .timing import Failed, capture
 
 Section = Callable[[Bed, Options], bool]
 RUNNERS: dict[str, Section] = {
-    "build": lambda bed, o: build.bench(bed, o.runs, o.workloads),
+    "build": lambda bed, o: build.bench(bed, o.runs, tuple(w for w in o.workloads if w != "heavy")),
     "push": lambda bed, o: push.bench(bed, o.runs),
-    "buildx": lambda bed, o: buildx.bench(bed, o.runs, "small"),
+    "buildx": lambda bed, o: buildx.bench(bed, o.runs, o.workloads),
     "micro": lambda bed, o: micro.bench(bed),
     "overhead": lambda bed, o: overhead.bench(bed, o.runs),
     "buildah": lambda bed, o: buildah.bench(bed, o.runs, o.workloads),
@@ -114,6 +114,11 @@ def _header(bed: Bed, opts: Options) -> None:
     docker = [bed.docker, "version", "--format"]
     server = capture([*docker, "{{.Client.Version}} / {{.Server.Version}}"], bed.classic).strip()
     modern = capture([*docker, "{{.Server.Version}}"], bed.modern).strip() if bed.modern else "-"
+    current = (
+        capture(["docker", *docker[1:], "{{.Server.Version}}"], bed.current).strip()
+        if bed.current
+        else "-"
+    )
     version = capture([*bed.dockerma, "--version"], bed.classic).strip()
     inst = bed.install
     how = "non-editable, " + ("compiled" if inst.compiled else "not compiled: --no-pyc")
@@ -132,7 +137,10 @@ def _header(bed: Bed, opts: Options) -> None:
                 else "Python writes the .pyc files at the first start, the set-up's import check"
             )
         )
-    out(f"docker CLI / classic engine {server}; modern engine {modern or 'down'}")
+    out(
+        f"docker CLI / classic engine {server}; modern engine {modern or 'down'}; "
+        f"current engine {current or 'down'}"
+    )
     out(
         f"{os.cpu_count()} CPUs, load average at start {os.getloadavg()[0]:.2f}; "
         f"runs={opts.runs}; sections={','.join(opts.sections)}"

@@ -7,21 +7,18 @@ dockerfile_words (words and `$VAR` expansion), dockerfile_directives (`# dockerm
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from dockerma.core import dockerfile_directives, dockerfile_lines
-from dockerma.core.dockerfile_lines import BOM, Instruction, line_ending
+from dockerma.core import dockerfile_directives, dockerfile_flags, dockerfile_lines
+from dockerma.core.dockerfile_flags import FlagRef
+from dockerma.core.dockerfile_lines import BOM, Instruction, line_ending, safe_word
 from dockerma.core.dockerfile_words import BadWord, Missing, expand, words
 from dockerma.core.platforms import Platform
 from dockerma.core.references import ImageRef
 from dockerma.errors import DockermaError
 
 _STAGE_INDEX = re.compile(r"^[0-9]+$")
-# A line break in a value written into a Dockerfile starts a new instruction (a registry that
-# answers `sha256:…\nRUN …` as a digest); no image reference or flag has a control character
-# (a tab separates words in an instruction the user wrote, as a space does).
-_UNSAFE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 @dataclass(frozen=True)
@@ -54,6 +51,7 @@ class Dockerfile:
     # named when no architectures are given ("line 3: '# dockerma archs:arm'")
     late_archs: str | None = None
     _global_decls: tuple[_GlobalArg, ...] = field(default=(), repr=False, compare=False)
+    _flags: tuple[FlagRef, ...] = field(default=(), repr=False, compare=False)
     _aliases: Mapping[str, int] = field(default_factory=dict, repr=False, compare=False)
 
 
@@ -102,6 +100,7 @@ def parse(content: str) -> Dockerfile:
         declared_args=frozenset(declared),
         escape=scanned.escape,
         _global_decls=tuple(decls),
+        _flags=dockerfile_flags.find(instructions, scanned.escape),
         _aliases=aliases,
     )
 
@@ -187,15 +186,20 @@ def external_images(
     build_args: Mapping[str, str],
     targets: Sequence[Platform],
     build: Platform,
+    contexts: Collection[str] = (),
 ) -> list[tuple[str, Platform]]:
-    """The distinct (image reference, platform) pairs that need a digest, in first-seen order."""
+    """The distinct (image reference, platform) pairs that need a digest, in first-seen order:
+    every FROM, COPY --from and RUN --mount from= image but those `contexts` (the names of
+    --build-context) give."""
     seen: dict[tuple[str, Platform], None] = {}
     for target in targets:
         scope = _scope(df, build_args, target, build)
         for stage in df.stages:
-            base = _external_base(df, stage, scope)
+            base = _external_base(df, stage, scope, contexts)
             if base is not None:
                 seen.setdefault((base, _stage_platform(df, stage, scope, target)), None)
+        for _, image in _flag_images(df, scope, contexts):
+            seen.setdefault((image, target), None)  # BuildKit takes it for the target platform
     return list(seen)
 
 
@@ -207,6 +211,7 @@ def render(
     build_args: Mapping[str, str],
     pin: Callable[[str, Platform], str],
     scratch: str | None = None,
+    contexts: Collection[str] = (),
 ) -> str:
     """The Dockerfile for one target: every external base pinned, every other line as it was.
 
@@ -216,10 +221,13 @@ def render(
     """
     scope = _scope(df, build_args, target, build)
     lines = dockerfile_lines.split_lines(df.content)
+    for flag, image in _flag_images(df, scope, contexts):
+        pinned = safe_word(pin(image, target), f"the pinned reference of {image} ({target})")
+        dockerfile_flags.pin(lines, flag, df.escape, pinned)
     out: list[str] = []
     done = 0
     for stage in df.stages:
-        base = _external_base(df, stage, scope)
+        base = _external_base(df, stage, scope, contexts)
         if base is None:
             if scratch is None or _resolve(df, stage, scope).strip().lower() != "scratch":
                 continue
@@ -240,18 +248,6 @@ def render(
         done = stage.endline + 1
     out.extend(lines[done:])
     return "".join(out)
-
-
-def safe_word(value: str, what: str) -> str:
-    """`value` itself, to be written into a rendered Dockerfile; a DockermaError when it holds
-    a line break or another control character but tab (whatever its source: a registry's
-    digest, a flag, an option)."""
-    if _UNSAFE.search(value) is None:
-        return value
-    raise DockermaError(
-        f"refusing to write {what} {value!r:.60} into the rendered Dockerfile: it contains a "
-        "line break or control character, which would change the Dockerfile; nothing was built"
-    )
 
 
 def _arg_pairs(args: str, escape: str) -> list[tuple[str, str | None]]:
@@ -321,14 +317,17 @@ def _where(stage: Stage) -> str:
     return f"line {stage.startline + 1}: '{' '.join(words)}'"
 
 
-def _expand_in(stage: Stage, word: str, df: Dockerfile, scope: _Scope) -> str:
+def _expand_in(
+    stage: Stage | str, word: str, df: Dockerfile, scope: _Scope, fix: str = "the FROM line"
+) -> str:
+    where = _where(stage) if isinstance(stage, Stage) else stage
     if word in scope.expanded:
         return scope.expanded[word]
     try:
         scope.expanded[word] = expand(word, scope.values, df.escape)
         return scope.expanded[word]
     except BadWord as error:
-        raise DockermaError(f"{_where(stage)}: {word!r} {error}; fix the FROM line") from None
+        raise DockermaError(f"{where}: {word!r} {error}; fix {fix}") from None
     except Missing as missing:
         chain = [missing.name]
         while chain[-1] in scope.because and len(chain) <= len(scope.because):
@@ -337,12 +336,12 @@ def _expand_in(stage: Stage, word: str, df: Dockerfile, scope: _Scope) -> str:
         via = f" (needed by {', '.join(chain[:-1])})" if len(chain) > 1 else ""
         if name not in scope.values:
             raise DockermaError(
-                f"{_where(stage)} uses ${name}{via}, which no ARG before the first FROM declares; "
+                f"{where} uses ${name}{via}, which no ARG before the first FROM declares; "
                 f"add ARG {name}=<default> above the first FROM (then --build-arg {name}=… "
                 "can override it)"
             ) from None
         raise DockermaError(
-            f"{_where(stage)} needs ${name}{via}, which has no value; give it a default "
+            f"{where} needs ${name}{via}, which has no value; give it a default "
             f"(ARG {name}=…) or pass --build-arg {name}=…"
         ) from None
 
@@ -357,9 +356,11 @@ def _resolve(df: Dockerfile, stage: Stage, scope: _Scope) -> str:
     return base
 
 
-def _external_base(df: Dockerfile, stage: Stage, scope: _Scope) -> str | None:
+def _external_base(
+    df: Dockerfile, stage: Stage, scope: _Scope, contexts: Collection[str] = ()
+) -> str | None:
     base = _resolve(df, stage, scope)
-    if not is_external(df, stage, base):
+    if not is_external(df, stage, base) or dockerfile_flags.overridden(base, contexts):
         return None
     if base not in scope.valid_refs:
         try:
@@ -378,3 +379,15 @@ def _stage_platform(df: Dockerfile, stage: Stage, scope: _Scope, target: Platfor
         return Platform.parse(text)
     except DockermaError as error:
         raise DockermaError(f"{_where(stage)}: {error}") from None
+
+
+def _flag_images(
+    df: Dockerfile, scope: _Scope, contexts: Collection[str]
+) -> list[tuple[FlagRef, str]]:
+    """Each COPY --from and RUN --mount from= that names an image, with that image (ARGs as
+    in FROM)."""
+
+    def expand(flag: FlagRef, where: str) -> str:
+        return _expand_in(where, flag.value, df, scope, f"that {flag.keyword} line")
+
+    return dockerfile_flags.images(df._flags, expand, df._aliases, contexts)

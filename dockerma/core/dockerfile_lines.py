@@ -21,6 +21,10 @@ from dockerma.core.dockerfile_words import words
 from dockerma.errors import DockermaError
 
 BOM = "\ufeff"
+# A line break in a value written into a Dockerfile starts a new instruction (a registry that
+# answers `sha256:…\nRUN …` as a digest); no image reference or flag has a control character
+# (a tab separates words in an instruction the user wrote, as a space does).
+_UNSAFE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 # BuildKit's parser directives: `# name=value` lines at the very top of the file, before any
 # other comment, blank line or instruction. `check` (dockerfile 1.8) is newer than
 # dockerfile-parse, which stops looking for `# escape=` when it meets one.
@@ -289,3 +293,15 @@ def _is_json_list(args: str) -> bool:
     except ValueError:
         return False
     return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def safe_word(value: str, what: str) -> str:
+    """`value` itself, to be written into a rendered Dockerfile; a DockermaError when it holds
+    a line break or another control character but tab (whatever its source: a registry's
+    digest, a flag, an option)."""
+    if _UNSAFE.search(value) is None:
+        return value
+    raise DockermaError(
+        f"refusing to write {what} {value!r:.60} into the rendered Dockerfile: it contains a "
+        "line break or control character, which would change the Dockerfile; nothing was built"
+    )

@@ -6,11 +6,11 @@ docs/strategies.md.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 
-from dockerma.core import dockerfile, dockerfile_lines
+from dockerma.core import dockerfile, dockerfile_flags, dockerfile_lines
 from dockerma.core.dockerfile import Dockerfile
-from dockerma.core.dockerfile_lines import Scanned, line_ending
+from dockerma.core.dockerfile_lines import Scanned, line_ending, safe_word
 from dockerma.core.platforms import Platform
 from dockerma.errors import DockermaError
 
@@ -22,9 +22,6 @@ START = 'RUN ["cross-build-start"]'
 END = 'RUN ["cross-build-end"]'
 
 _DIGITS = re.compile(r"[0-9]+")
-_COPY_FROM = re.compile(r"(--from=)([0-9]+)", re.IGNORECASE)
-_MOUNT = "--mount="
-_WORD = re.compile(r"\S+")
 
 
 def supported(platform: Platform) -> bool:
@@ -56,11 +53,14 @@ def render(
     build_args: Mapping[str, str],
     pin: Callable[[str, Platform], str],
     cross_build_image: str,
+    contexts: Collection[str] = (),
 ) -> str:
     """The `emulate` rendering for `target`, with the cross-build stage first and the shim
     wrapped around the instructions of every stage that is not scratch (the `emulate`
     rendering itself when every stage is scratch)."""
-    text = dockerfile.render(df, target=target, build=build, build_args=build_args, pin=pin)
+    text = dockerfile.render(
+        df, target=target, build=build, build_args=build_args, pin=pin, contexts=contexts
+    )
     # dockerfile.render replaced FROM lines only: the rendered file has the same stages and
     # instructions, at other line numbers.
     scanned = dockerfile_lines.read(text)
@@ -73,7 +73,7 @@ def render(
             _shift_stage_numbers(scanned.lines, insn.keyword, insn.startline, scanned.escape)
     pinned = pin(cross_build_image, build)
     what = f"the pinned reference of {cross_build_image} ({build})"
-    return _inserted(scanned, plan, f"FROM {dockerfile.safe_word(pinned, what)} AS {STAGE}")
+    return _inserted(scanned, plan, f"FROM {safe_word(pinned, what)} AS {STAGE}")
 
 
 def uses_build_files(
@@ -102,7 +102,7 @@ def _inserted(scanned: Scanned, plan: Mapping[int, list[str]], first_stage: str)
         if number in plan:
             ending = line_ending(line) or newline
             out.append(line.rstrip("\r\n") + ending)
-            out.extend(dockerfile.safe_word(extra, "a line") + ending for extra in plan[number])
+            out.extend(safe_word(extra, "a line") + ending for extra in plan[number])
         else:
             out.append(line)
     result = scanned.bom + "".join(out)
@@ -188,55 +188,11 @@ def _natures(
 
 
 def _shift_stage_numbers(lines: list[str], keyword: str, start: int, escape: str) -> None:
-    """Rewrite `--from=N` (COPY) and `--mount=…from=N…` (RUN) flags in place, as N+1.
-
-    Flags come first, possibly over continuation lines (with comment or blank lines between,
-    which docker skips); the first word that is not a flag ends them. Heredoc bodies come
-    after the last continuation line and are never reached.
-    """
-    number = start
-    first = True
-    while number < len(lines):
-        line = lines[number]
-        content = line.rstrip("\r\n")
-        stripped = content.strip()
-        if not first and (not stripped or stripped.startswith("#")):
-            number += 1
-            continue
-        continuation = dockerfile_lines.continuation(content, escape)
-        words_end = continuation.start() if continuation else len(content)
-        words = list(_WORD.finditer(content, 0, words_end))
-        if first:
-            words = words[1:]  # the keyword
-        pieces: list[str] = []
-        done = 0
-        flags_over = False
-        for word in words:
-            if not word.group().startswith("--"):
-                flags_over = True
-                break
-            new = _shift_flag(keyword, word.group())
-            if new != word.group():
-                pieces += [content[done : word.start()], new]
-                done = word.end()
-        if pieces:
-            lines[number] = "".join(pieces) + content[done:] + line[len(content) :]
-        if flags_over or continuation is None:
-            return
-        first = False
-        number += 1
+    """Rewrite `--from=N` (COPY) and `--mount=…from=N…` (RUN) flags in place, as N+1."""
+    dockerfile_flags.rewrite(lines, keyword, start, escape, lambda f: _shift_flag(keyword, f))
 
 
 def _shift_flag(keyword: str, flag: str) -> str:
-    if keyword == "COPY":
-        match = _COPY_FROM.fullmatch(flag)
-        return f"{match.group(1)}{int(match.group(2)) + 1}" if match else flag
-    if not flag.lower().startswith(_MOUNT):
-        return flag
-    fields = flag[len(_MOUNT) :].split(",")
-    for index, field in enumerate(fields):
-        key, equals, value = field.partition("=")
-        # BuildKit reads the keys case-insensitively.
-        if equals and key.strip().lower() == "from" and _DIGITS.fullmatch(value):
-            fields[index] = f"{key}={int(value) + 1}"
-    return flag[: len(_MOUNT)] + ",".join(fields)
+    return dockerfile_flags.replaced(
+        keyword, flag, lambda name: str(int(name) + 1) if _DIGITS.fullmatch(name) else name
+    )

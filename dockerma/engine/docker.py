@@ -10,7 +10,7 @@ import contextlib
 import os
 import re
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -159,14 +159,19 @@ class Docker:
         platform: str | None = None,
         check: bool = True,
         timeout: float | None = None,
+        env: Mapping[str, str] | None = None,
+        mask: Sequence[str] = (),
     ) -> int:
         """Run docker, hand each whole output line (stdout and stderr) to on_line.
 
         timeout: seconds after which docker is killed; its last line then says so.
+        env: variables set for this call on top of the usual environment.
+        mask: more values to hide in its lines (secrets its argv does not show).
         """
         argv = self.argv(args)
         tail: deque[str] = deque(maxlen=50)
-        secrets = secret_values(argv, self.environ())
+        environ = {**self.environ(), **(env or {})}
+        secrets = sorted({*secret_values(argv, environ), *mask}, key=len, reverse=True)
 
         def handle(line: str) -> None:
             # BuildKit prints RUN steps with build args expanded: mask the secret ones.
@@ -175,7 +180,7 @@ class Docker:
             tail.append(line)
             on_line(line)
 
-        code = process.stream_process(argv, env=self.environ(), on_line=handle, timeout=timeout)
+        code = process.stream_process(argv, env=environ, on_line=handle, timeout=timeout)
         if check and code != 0:
             raise DockerError(redact(argv), code, "\n".join(tail), platform=platform)
         return code

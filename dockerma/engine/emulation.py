@@ -58,6 +58,9 @@ def _runs(docker: Docker, platform: Platform) -> bool:
     res = docker.run(
         "run",
         "--rm",
+        # never a pull: a probe image that went missing must not be looked for on Docker Hub
+        "--pull",
+        "never",
         "--network",
         "none",
         "--platform",

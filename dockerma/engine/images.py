@@ -244,3 +244,10 @@ def forget_local_list(docker: Docker, ref: ImageRef) -> None:
     store = Path(config).expanduser() / "manifests"
     if store.is_dir() and any(store.iterdir()):
         docker.run("manifest", "rm", str(ref))
+
+
+def describe(docker: Docker, names: Sequence[str]) -> dict[str, tuple[str, Platform]]:
+    """(image id, own platform) of those of `names` the engine has, by each tag docker shows
+    (its familiar form); docker describes what exists and exits 1 for the rest."""
+    docs = _docs(docker.run(*_inspect(names)).stdout) or []
+    return {tag: (image_id, p) for image_id, p, tags in docs if image_id for tag in tags}

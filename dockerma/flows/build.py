@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import shutil
 import threading
 import time
@@ -20,14 +21,13 @@ from dockerma.core.references import ImageRef
 from dockerma.engine import builders, probe
 from dockerma.engine.docker import Docker, terminate_children
 from dockerma.errors import DockermaError
-from dockerma.flows import checks, metadata, notices, plan, smoke, summary
+from dockerma.flows import bake, checks, metadata, notices, pinning, plan, smoke, summary
 from dockerma.flows.inputs import Inputs, Request, make_tmp
 from dockerma.flows.inputs import read as read_inputs
 from dockerma.flows.plan import Plan
 from dockerma.flows.results import Arch, Built, Checked, Pushed
 from dockerma.output import Output
 from dockerma.parallel import run_each, start
-from dockerma.registry import bases as baseimages
 from dockerma.registry.client import Registry
 
 if TYPE_CHECKING:
@@ -72,6 +72,7 @@ def run(docker: Docker, request: Request) -> int:
             plans = [plan.make(inputs, request, engines[p], p, pinned, tmp) for p in inputs.targets]
             if request.dry_run:
                 plan.show(out, plans, inputs.smokes, inputs.tags if request.push else ())
+                bake.show(out, plans, request.jobs, os.environ)
                 return 0
             archs, lookups = _build_all(plans, b)
             _report(archs, lookups, b)
@@ -99,11 +100,11 @@ def _connect(
 def _pin_bases(b: _Build) -> dict[tuple[str, Platform], str]:
     """The digest of every base image; with --push, the registry's push access checked too,
     beside the look-ups, so that a missing login shows now, not after the builds."""
-    pairs = plan.base_images(b.inputs, b.request, b.engines)
+    needs = plan.bases_by_target(b.inputs, b.request, b.engines)
     pushing = b.request.push and not b.request.dry_run
     access = [start(b.registry.check_push_access, t) for t in b.inputs.tags] if pushing else []
     try:
-        pinned = baseimages.resolve(b.registry, pairs)
+        pinned = pinning.pin(b.registry, b.engines, needs, pull=pinning.pulls(b.request.args))
     finally:
         wait(access)  # none of them may log after the error line
     for check in access:
@@ -184,6 +185,8 @@ def _build_all(plans: Sequence[Plan], b: _Build) -> tuple[list[Arch], Lookups | 
     # An explicit step: push's registry reads start when the first build succeeds (see
     # _RegistryReadAhead), and are collected once the builds are over.
     ahead = _RegistryReadAhead(b.registry, inputs.tags, inputs.targets) if request.push else None
+    started = time.monotonic()
+    baked = _bake(plans, b)
     build = functools.partial(
         _build_arch,
         out=b.out,
@@ -192,6 +195,8 @@ def _build_all(plans: Sequence[Plan], b: _Build) -> tuple[list[Arch], Lookups | 
         check=not deferred,
         ahead=ahead,
         notice=notices.OncePerRun(),
+        baked=baked or {},
+        started=started,
     )
     archs = [
         o.value
@@ -204,6 +209,14 @@ def _build_all(plans: Sequence[Plan], b: _Build) -> tuple[list[Arch], Lookups | 
         known = functools.partial(_known, lookups if fresh else None, b.engines)
         archs = checks.deferred(archs, b.out, known)
     return archs, lookups
+
+
+def _bake(plans: Sequence[Plan], b: _Build) -> dict[Platform, str] | None:
+    """On BuildKit, every architecture in one bake (see flows/bake): the image ids; None when
+    the plans are built one by one instead."""
+    if not bake.usable(plans, b.request.jobs, os.environ):
+        return None
+    return bake.build(plans, b.out, plans[0].iidfile.parent)
 
 
 def _known(lookups: Lookups | None, engines: Engines, a: Arch) -> Platform | None:
@@ -223,25 +236,43 @@ def _build_arch(
     check: bool,
     ahead: _RegistryReadAhead | None,
     notice: notices.OncePerRun,
+    baked: Mapping[Platform, str],
+    started: float,
 ) -> Arch:
-    """One architecture's build; with check (else checks.deferred), its platform check, then
-    its smoke tests."""
-    start = time.monotonic()
+    """One architecture's build (unless baked: its image id from the bake that started at
+    started); with check (else checks.deferred), its platform check, then its smoke tests."""
+    start = started if plan.platform in baked else time.monotonic()
     engine = plan.engine
     built = Built(plan.platform, plan.tags, engine=engine.endpoint, docker=engine.docker)
     checked = Checked()
     try:
-        built = replace(built, image_id=_docker_build(plan, out, notice))
+        image_id = baked.get(plan.platform)
+        if image_id is None:
+            image_id = _docker_build(plan, out, notice)
+        built = replace(built, image_id=image_id)
     except (DockermaError, OSError) as e:
         built = replace(built, error=str(e))
     else:
-        checked = _check(built, check, smokes, request.smoke_timeout, out)
+        if plan.image:  # (-o to files without -t leaves nothing in the engine to check)
+            checked = _check(built, check, smokes, request.smoke_timeout, out)
+        checked = _write_iidfile(plan, checked.image_id or built.image_id, checked)
     if built.error or checked.error:
         out.line(plan.platform.suffix, f"FAILED: {built.error or checked.error}")
     arch = Arch(built, time.monotonic() - start, checked)
     if ahead is not None and arch.ok:
         ahead.start()
     return arch
+
+
+def _write_iidfile(plan: Plan, image_id: str, checked: Checked) -> Checked:
+    """The user's --iidfile, one per architecture (core.outputs.per_file)."""
+    if plan.user_iidfile is None or not image_id or checked.error:
+        return checked
+    try:
+        Path(plan.user_iidfile).write_text(image_id, encoding="utf-8")
+    except OSError as e:
+        return replace(checked, error=f"--iidfile {plan.user_iidfile}: {e.strerror or e}")
+    return checked
 
 
 def _docker_build(plan: Plan, out: Output, notice: notices.OncePerRun) -> str:

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from dockerma.core import dockerfile
+from dockerma.core import dockerfile, outputs
 from dockerma.core.platforms import Platform
 from dockerma.core.references import ImageRef
 from dockerma.engine import builders
@@ -42,17 +42,32 @@ class Plan:
     tags: tuple[str, ...]
     engine: builders.Engine
     scratch: str | None = None  # the empty base loaded before building (classic builder)
+    image: bool = True  # an image lands in the engine (else only -o's files: nothing to check)
+    user_iidfile: str | None = None  # the user's --iidfile, for this architecture
 
 
 def base_images(
     inputs: Inputs, request: Request, engines: Mapping[Platform, builders.Engine]
 ) -> list[tuple[str, Platform]]:
     """Every (image, platform) the builds start from, to be pinned to a digest first."""
-    pairs: list[tuple[str, Platform]] = []
+    needs = bases_by_target(inputs, request, engines)
+    return list(dict.fromkeys(pair for pairs in needs.values() for pair in pairs))
+
+
+def bases_by_target(
+    inputs: Inputs, request: Request, engines: Mapping[Platform, builders.Engine]
+) -> dict[Platform, list[tuple[str, Platform]]]:
+    """Per target, every (image, platform) its build starts from."""
+    needs: dict[Platform, list[tuple[str, Platform]]] = {}
     for p in inputs.targets:  # BUILDPLATFORM is each engine's own
         build = engines[p].info.platform
+        pairs = needs.setdefault(p, [])
         for pair in dockerfile.external_images(
-            inputs.df, build_args=request.args.build_args, targets=[p], build=build
+            inputs.df,
+            build_args=request.args.build_args,
+            targets=[p],
+            build=build,
+            contexts=build_contexts(request.args),
         ):
             if pair not in pairs:
                 pairs.append(pair)
@@ -68,7 +83,7 @@ def base_images(
                 cross_build_image=request.inject,
             ):
                 pairs.append(build_files)
-    return pairs
+    return needs
 
 
 def make(
@@ -86,20 +101,26 @@ def make(
     path = _write(tmp, target, rendered, inputs.dockerfile_path)
     iidfile = tmp / f"iid.{target.suffix}"
     per_arch = tuple(str(t.suffixed(target.suffix)) for t in inputs.tags)
+    dests = outputs.per_arch(args.passthrough, target)
+    # -o to files with -t: the tagged image is loaded too (buildx exports to both), so that
+    # its tags exist and are checked; without -t only the files are written.
+    load = dests.exports_files and not dests.loads_image and bool(per_arch or inputs.smokes)
     argv = (
         "build",
         *wide,
         "-f",
         str(path),
-        "--iidfile",
-        str(iidfile),
+        *([] if dests.iidfile_refused else ["--iidfile", str(iidfile)]),
         *_progress(engine.info.buildkit, args.passthrough, quiet=args.quiet),
         *_auto_args(inputs.df, args, target, engine.info.platform),
         *[x for t in per_arch for x in ("-t", t)],
-        *args.passthrough,
+        *(["--load"] if load else []),
+        *dests.args,
         str(inputs.context),
     )
-    return Plan(target, path, argv, iidfile, per_arch, engine, stand_in)
+    user_iidfile = outputs.per_file(args.iidfile, target) if args.iidfile else None
+    image = dests.loads_image or load
+    return Plan(target, path, argv, iidfile, per_arch, engine, stand_in, image, user_iidfile)
 
 
 def _platform_option(
@@ -143,9 +164,16 @@ def _render(
     def pin(ref: str, p: Platform) -> str:
         return pinned[(ref, p)]
 
+    contexts = build_contexts(args)
     if request.inject is None:
         return dockerfile.render(
-            df, target=target, build=build, build_args=args.build_args, pin=pin, scratch=stand_in
+            df,
+            target=target,
+            build=build,
+            build_args=args.build_args,
+            pin=pin,
+            scratch=stand_in,
+            contexts=contexts,
         )
     from dockerma.core import inject  # --strategy inject only: see inputs.read
 
@@ -156,7 +184,26 @@ def _render(
         build_args=args.build_args,
         pin=pin,
         cross_build_image=request.inject,
+        contexts=contexts,
     )
+
+
+def build_contexts(args: BuildArgs) -> tuple[str, ...]:
+    """The names `--build-context NAME=VALUE` gives: the user's own, never looked up or
+    pinned (the classic builder refuses the option: see checks.builder)."""
+    names: list[str] = []
+    passthrough = args.passthrough
+    for index, arg in enumerate(passthrough):
+        if arg == "--build-context" and index + 1 < len(passthrough):
+            value = passthrough[index + 1]
+        elif arg.startswith("--build-context="):
+            value = arg.partition("=")[2]
+        else:
+            continue
+        name = value.partition("=")[0].strip()
+        if name:
+            names.append(name)
+    return tuple(names)
 
 
 def _write(tmp: Path, target: Platform, rendered: str, dockerfile_path: Path) -> Path:

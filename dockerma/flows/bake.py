@@ -1,0 +1,157 @@
+"""Every architecture in one `docker buildx bake` on a BuildKit engine (issue 21).
+
+Each per-arch `docker build` on BuildKit pays ~0.5 s before its first step; one bake with a
+target per architecture pays it once. The targets are the per-arch plans' own argvs (their
+rendered Dockerfile, platform, tags, build args and per-arch outputs), translated by
+core.bakefile; output lines go back to their architecture's label. Checks and smoke tests run
+per architecture afterwards, as after a `docker build`.
+
+bake stops every target at the first failure (docker/buildx#3297) and then writes no
+metadata: the caller builds each architecture on its own instead, from the cache the bake
+filled, so the failure is reported against its architecture while the others finish.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from dockerma.core import bakefile
+from dockerma.core.masking import SECRET_NAME, mask_urls, secret_values
+from dockerma.core.platforms import Platform
+from dockerma.engine.docker import display
+from dockerma.flows.plan import Plan
+from dockerma.output import Output
+
+# buildx 0.20+ asks for `--allow fs.read=…` before a bake file may read outside the working
+# folder; the definition is dockerma's own, made from paths the user's command line named.
+_ENV = {"BUILDX_BAKE_ENTITLEMENTS_FS": "0"}
+SWITCH = "DOCKERMA_BAKE"  # 0: one docker build per architecture on BuildKit too
+
+
+def usable(plans: Sequence[Plan], jobs: int | None, environ: Mapping[str, str]) -> bool:
+    """Whether one bake can build these plans: two or more, on one BuildKit engine, all at
+    once (--jobs below the count asks for fewer at a time), unless DOCKERMA_BAKE=0 asks for
+    one docker build per architecture."""
+    if environ.get(SWITCH) == "0" or len(plans) < 2 or (jobs is not None and jobs < len(plans)):
+        return False
+    first = plans[0].engine
+    return all(
+        p.engine.info.buildkit and p.engine.docker == first.docker and p.scratch is None
+        for p in plans
+    )
+
+
+def _context_dir(context: str) -> str:
+    # bake reads a relative context from the bake file's folder, not the working folder.
+    return os.path.abspath(context) if os.path.isdir(context) else context
+
+
+def _targets(
+    plans: Sequence[Plan],
+) -> tuple[dict[str, bakefile.Target], bakefile.Globals, dict[str, tuple[str, ...]]] | None:
+    """The bake targets (by tag suffix), the options of the whole bake, and each target's
+    image id files; None when a plan has an option bake cannot take."""
+    targets: dict[str, bakefile.Target] = {}
+    iidfiles: dict[str, tuple[str, ...]] = {}
+    common: set[tuple[str | None, str | None]] = set()
+    for plan in plans:
+        made = bakefile.target(
+            plan.argv, context_dir=_context_dir(plan.argv[-1]), environ=os.environ
+        )
+        if made is None:
+            return None
+        target, options = made
+        targets[plan.platform.suffix] = target
+        iidfiles[plan.platform.suffix] = options.iidfiles
+        common.add((options.builder, options.progress))
+    if len(common) != 1:
+        return None  # per-arch builders or progress modes: not one bake
+    builder, progress = common.pop()
+    return targets, bakefile.Globals(builder, progress), iidfiles
+
+
+def argv(definition: Path, metadata: Path, options: bakefile.Globals) -> list[str]:
+    out = ["buildx", "bake", "-f", str(definition), "--metadata-file", str(metadata)]
+    if options.builder:
+        out += ["--builder", options.builder]
+    if options.progress:
+        out += ["--progress", options.progress]
+    return out
+
+
+def image_id(entry: Mapping[str, Any], containerd_store: bool) -> str:
+    """A target's image id from bake's metadata: on the containerd store the image's
+    manifest (list) digest, on the classic store its config digest, as `docker images` shows."""
+    key = "containerimage.digest" if containerd_store else "containerimage.config.digest"
+    value = entry.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def show(out: Output, plans: Sequence[Plan], jobs: int | None, environ: Mapping[str, str]) -> None:
+    """--dry-run: the bake that runs the builds above, with its definition."""
+    made = _targets(plans) if usable(plans, jobs, environ) else None
+    if made is None:
+        return
+    targets, options, _ = made
+    tmp = plans[0].iidfile.parent
+    definition = tmp / "bake.json"
+    out.info("# all architectures: the builds above run as one bake, a target each")
+    out.info(
+        display(plans[0].engine.docker.argv(argv(definition, tmp / "bake-metadata.json", options)))
+    )
+    out.info(f"# {definition}")
+    shown = {name: _masked(t) for name, t in targets.items()}
+    out.info(mask_urls(json.dumps(bakefile.definition(shown), indent=1)))
+    out.info("")
+
+
+def _masked(target: bakefile.Target) -> bakefile.Target:
+    """A target as --dry-run shows it: secret build-arg values as ***, as in the commands."""
+    args = target.get("args") or {}
+    hidden = {k: "***" if SECRET_NAME.search(k) else v for k, v in args.items()}
+    return {**target, "args": hidden} if args else target
+
+
+def build(plans: Sequence[Plan], out: Output, tmp: Path) -> dict[Platform, str] | None:
+    """Every plan built in one bake: each platform's image id ("" when its outputs made no
+    image). None when bake cannot take these plans or stopped at a failure; the caller then
+    builds each architecture on its own."""
+    made = _targets(plans)
+    if made is None:
+        return None
+    targets, options, iidfiles = made
+    definition, metadata = tmp / "bake.json", tmp / "bake-metadata.json"
+    definition.write_text(json.dumps(bakefile.definition(targets), indent=1), encoding="utf-8")
+    lines = bakefile.Lines(frozenset(targets))
+
+    def on_line(line: str) -> None:
+        target = lines.target_of(line)
+        if target is not None:
+            out.line(target, line)
+        elif line.strip():
+            out.info(line)
+
+    engine = plans[0].engine
+    argv_ = argv(definition, metadata, options)
+    # BuildKit prints RUN steps with build args expanded; the bake's argv does not hold them.
+    mask = [v for plan in plans for v in secret_values(plan.argv, os.environ)]
+    code = engine.docker.stream(*argv_, on_line=on_line, check=False, env=_ENV, mask=mask)
+    if code != 0 or not metadata.is_file():
+        out.info(
+            "bake stopped every architecture at the first failure (docker/buildx#3297): "
+            "building each one on its own, from the cache"
+        )
+        return None
+    entries = json.loads(metadata.read_text(encoding="utf-8") or "{}")
+    ids: dict[Platform, str] = {}
+    for plan in plans:
+        suffix = plan.platform.suffix
+        ids[plan.platform] = image_id(entries.get(suffix) or {}, engine.info.containerd_store)
+        for name in iidfiles[suffix]:
+            if ids[plan.platform]:
+                Path(name).write_text(ids[plan.platform], encoding="utf-8")
+    return ids
