@@ -24,9 +24,11 @@ from tests.fakeregistry import DOCKER_LIST, FakeRegistry
 CLASSIC = {"Architecture": "x86_64", "DriverStatus": [["Backing Filesystem", "extfs"]]}
 CONTAINERD = {
     "Architecture": "x86_64",
+    "ServerVersion": "28.5.2",
     "ClientInfo": {"Plugins": [{"Name": "buildx"}]},
     "DriverStatus": [["driver-type", "io.containerd.snapshotter.v1"]],
 }
+CONTAINERD_26 = {**CONTAINERD, "ServerVersion": "26.1.5+dfsg1"}
 BUILDKIT_CLASSIC_STORE = {**CLASSIC, "ClientInfo": {"Plugins": [{"Name": "buildx"}]}}
 ID_AMD64 = "sha256:" + "1" * 64
 ID_ARM64 = "sha256:" + "2" * 64
@@ -91,6 +93,8 @@ def _local(base: str, images: list[dict[str, Any]]) -> list[dict[str, Any]]:
         (CLASSIC, ID_AMD64, ID_ARM64),
         # BuildKit on the containerd store: name:tag@id
         (CONTAINERD, "{base}:1-amd64@" + ID_AMD64, "{base}:1-arm64@" + ID_ARM64),
+        # docker 26's BuildKit asks a registry for any digest: the per-arch tag
+        (CONTAINERD_26, "{base}:1-amd64", "{base}:1-arm64"),
         # BuildKit on the classic store: the per-arch tag (it takes no id)
         (BUILDKIT_CLASSIC_STORE, "{base}:1-amd64", "{base}:1-arm64"),
     ],

@@ -94,7 +94,7 @@ def _connect(
     engines = _buildx_builder(docker, request, info, engines)
     # inject runs foreign shells through the cross-build image's QEMU, not binfmt_misc.
     if not request.dry_run and request.inject is None:
-        checks.emulation(engines)
+        checks.emulation(engines, request.args)
     return info, engines
 
 
