@@ -182,6 +182,9 @@ def build(ctx: click.Context, /, docker_args: Sequence[str], **kwargs: Any) -> N
     """Build one image per architecture: NAME:TAG-ARCH for every -t NAME:TAG.
 
     Every `docker build` option is accepted and passed on to each per-architecture build.
+    Those naming where a build writes get one destination per architecture, as buildx lays
+    out a multi-platform build: -o DIR -> DIR/linux_arm64/, dest=out.tar -> out-linux_arm64.tar,
+    --cache-to/--cache-from REF -> REF-arm64, --iidfile iid -> iid-linux_arm64.
     """
     from dockerma.options import parse_build
 

@@ -94,6 +94,7 @@ class BuildArgs:
     passthrough: tuple[str, ...]
     target: str | None = None
     quiet: bool = False
+    iidfile: str | None = None  # written per architecture (core.outputs.per_file)
 
 
 def _split(opt: str) -> tuple[str, str | None]:
@@ -125,6 +126,7 @@ class _Build:
     file: str | None = None
     target: str | None = None
     quiet: bool = False
+    iidfile: str | None = None
 
     def option(self, name: str, value: str) -> None:
         """One option that takes a value."""
@@ -133,10 +135,7 @@ class _Build:
         elif name in ("-f", "--file"):
             self.file = value
         elif name == "--iidfile":
-            raise UsageError(
-                "--iidfile is not supported: dockerma writes one image id per architecture; "
-                "use --metadata-file FILE instead"
-            )
+            self.iidfile = value  # dockerma passes its own to docker, and writes this one
         else:
             if name == "--build-arg":
                 key, sep, val = value.partition("=")
@@ -206,6 +205,7 @@ def parse_build(args: Sequence[str], *, environ: Mapping[str, str] | None = None
         passthrough=tuple(seen.passthrough),
         target=seen.target,
         quiet=seen.quiet,
+        iidfile=seen.iidfile,
     )
 
 

@@ -105,7 +105,6 @@ def test_no_command_prints_the_help_as_help(run_dockerma: Any) -> None:
         ["build", "--strategy", "sideways", "."],
         ["build", "-t", "x"],
         ["build", "-t", "x", "a", "b"],
-        ["build", "--iidfile", "f", "."],
         ["push"],
         ["push", "a", "b"],
         ["push", "-a", "reg:5000/app:v1"],

@@ -89,7 +89,7 @@ def test_neither_mirror_nor_hub_names_both(monkeypatch: pytest.MonkeyPatch) -> N
     with pytest.raises(RegistryError) as failure:
         bases.lookup(registry, "busybox")
     message = str(failure.value)
-    assert "neither the engine's registry mirror nor Docker Hub answered" in message
+    assert "from the engine's registry mirror or from Docker Hub" in message
     assert f"registry mirror http://127.0.0.1:{mirror_port}:" in message
     assert f"Docker Hub (127.0.0.1:{hub_port})" in message
     assert "\n" not in message

@@ -24,9 +24,11 @@ from tests.fakeregistry import DOCKER_LIST, FakeRegistry
 CLASSIC = {"Architecture": "x86_64", "DriverStatus": [["Backing Filesystem", "extfs"]]}
 CONTAINERD = {
     "Architecture": "x86_64",
+    "ServerVersion": "28.5.2",
     "ClientInfo": {"Plugins": [{"Name": "buildx"}]},
     "DriverStatus": [["driver-type", "io.containerd.snapshotter.v1"]],
 }
+CONTAINERD_26 = {**CONTAINERD, "ServerVersion": "26.1.5+dfsg1"}
 BUILDKIT_CLASSIC_STORE = {**CLASSIC, "ClientInfo": {"Plugins": [{"Name": "buildx"}]}}
 ID_AMD64 = "sha256:" + "1" * 64
 ID_ARM64 = "sha256:" + "2" * 64
@@ -91,6 +93,8 @@ def _local(base: str, images: list[dict[str, Any]]) -> list[dict[str, Any]]:
         (CLASSIC, ID_AMD64, ID_ARM64),
         # BuildKit on the containerd store: name:tag@id
         (CONTAINERD, "{base}:1-amd64@" + ID_AMD64, "{base}:1-arm64@" + ID_ARM64),
+        # docker 26's BuildKit asks a registry for any digest: the per-arch tag
+        (CONTAINERD_26, "{base}:1-amd64", "{base}:1-arm64"),
         # BuildKit on the classic store: the per-arch tag (it takes no id)
         (BUILDKIT_CLASSIC_STORE, "{base}:1-amd64", "{base}:1-arm64"),
     ],
@@ -217,3 +221,18 @@ def test_build_context_names_reach_no_look_up(
     assert "FROM base\nCOPY --from=tools /x /x" in res.out
     assert not [c for c in fake_docker.calls() if c[:2] == ["image", "inspect"]]
     assert Platform.parse("arm64").docker in res.out
+
+
+def test_buildplatform_stage_takes_the_build_machines_local_tag(
+    fake_docker: FakeDocker, run_dockerma: Any, registry: FakeRegistry, tmp_path: Path
+) -> None:
+    base = f"{registry.address}/team/mybase"
+    _script(fake_docker, CLASSIC, _local(base, BOTH))
+    ctx = _context(
+        tmp_path,
+        f"# dockerma archs:arm64:\nFROM --platform=$BUILDPLATFORM {base}:1 AS tools\n"
+        f"FROM {base}:1\nCOPY --from=tools /x /x\n",
+    )
+    res = run_dockerma("build", "--dry-run", "-t", "app:1", str(ctx))
+    assert res.code == 0, res.err
+    assert f"FROM --platform=linux/amd64 {ID_AMD64} AS tools\nFROM {ID_ARM64}\n" in res.out

@@ -15,6 +15,11 @@ from dockerma.core.platforms import Platform
 from dockerma.core.references import ImageRef
 from dockerma.engine import images
 from dockerma.engine.docker import Docker
+from dockerma.engine.probe import EngineInfo
+
+# The first docker whose BuildKit takes `name:tag@<id>` from the containerd store (28.5 does
+# here, 26.1 does not; 27 was not seen, so it gets the tag).
+_DIGEST_FROM_STORE = 28
 
 
 @dataclass(frozen=True)
@@ -28,9 +33,7 @@ class Found:
 def find(
     docker: Docker,
     needs: Mapping[str, Sequence[Platform]],
-    *,
-    buildkit: bool,
-    containerd_store: bool,
+    info: EngineInfo,
 ) -> dict[str, Found]:
     """Per base image (as written, without digest), what this engine has of it: one
     `docker image inspect` of every name asked (docker describes those that exist)."""
@@ -50,7 +53,7 @@ def find(
             tagged = ref.suffixed(p.suffix)
             got = described.get(f"{ref.familiar}:{tagged.tag}")
             if got is not None and images.same_platform(got[1], p):
-                pinned[p] = _reference(tagged, got[0], buildkit, containerd_store)
+                pinned[p] = _reference(tagged, got[0], info)
         plain = described.get(f"{ref.familiar}:{ref.tag_or_latest}")
         found[text] = Found(pinned, plain[1] if plain is not None else None)
     return found
@@ -60,21 +63,27 @@ def _plain(ref: ImageRef) -> ImageRef:
     return ref.with_tag(ref.tag_or_latest)
 
 
-def _reference(tagged: ImageRef, image_id: str, buildkit: bool, containerd_store: bool) -> str:
+def _reference(tagged: ImageRef, image_id: str, info: EngineInfo) -> str:
     """What FROM (or --from=) names to start from that local image. Seen on the engines:
 
     - the classic builder takes an image id (`FROM sha256:…`); it tries a registry for
       `name@<id>` (the id is a config digest there, no manifest's);
-    - BuildKit on the containerd store takes `name:tag@<id>` (the id is the image's
-      manifest or index digest) from the store; it reads `sha256:…` as a Docker Hub name;
-    - BuildKit on the classic store takes neither: only the per-arch tag itself, whose
-      platform BuildKit checks against the build's.
+    - BuildKit reads `sha256:…` as a Docker Hub name. On the containerd store of docker 28
+      it takes `name:tag@<id>` (the id is the image's manifest or index digest) from the
+      store; docker 26 asks the registry for any reference with a digest, and BuildKit on
+      the classic store too: there only the per-arch tag itself works, an image whose
+      platform dockerma has just checked and BuildKit checks again.
     """
-    if not buildkit:
+    if not info.buildkit:
         return image_id
-    if containerd_store:
+    if info.containerd_store and _major(info.server_version) >= _DIGEST_FROM_STORE:
         return f"{tagged}@{image_id}"
     return str(tagged)
+
+
+def _major(version: str) -> int:
+    head = version.split(".", 1)[0]
+    return int(head) if head.isdigit() else 0
 
 
 def missing_text(text: str, per_engine: Sequence[tuple[Found, Sequence[Platform]]]) -> str:

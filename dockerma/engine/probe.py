@@ -25,6 +25,7 @@ class EngineInfo:
     insecure_registries: tuple[str, ...]
     # The daemon's registry-mirrors (URLs), through which it pulls Docker Hub's images.
     registry_mirrors: tuple[str, ...] = ()
+    server_version: str = ""  # the daemon's, as docker info says it ("28.5.2", "20.10.24+dfsg1")
 
 
 def probe(docker: Docker, *, environ: Mapping[str, str] | None = None) -> EngineInfo:
@@ -70,7 +71,8 @@ def parse_info(info: Mapping[str, Any], environ: Mapping[str, str]) -> EngineInf
         if isinstance(cfg, dict) and cfg.get("Secure") is False:
             insecure.append(name)
     mirrors = tuple(str(m) for m in reg.get("Mirrors") or [] if m)
-    return EngineInfo(platform, buildkit, containerd, tuple(insecure), mirrors)
+    version = str(info.get("ServerVersion") or "")
+    return EngineInfo(platform, buildkit, containerd, tuple(insecure), mirrors, version)
 
 
 def runs_natively(target: Platform, engine: Platform) -> bool:

@@ -93,7 +93,7 @@ def _connect(
         checks.builder(engine.info, [p], request.args)
     # inject runs foreign shells through the cross-build image's QEMU, not binfmt_misc.
     if not request.dry_run and request.inject is None:
-        checks.emulation(engines)
+        checks.emulation(engines, request.args)
     return info, engines
 
 
@@ -253,13 +253,26 @@ def _build_arch(
     except (DockermaError, OSError) as e:
         built = replace(built, error=str(e))
     else:
-        checked = _check(built, check, smokes, request.smoke_timeout, out)
+        if plan.image:  # (-o to files without -t leaves nothing in the engine to check)
+            checked = _check(built, check, smokes, request.smoke_timeout, out)
+        checked = _write_iidfile(plan, checked.image_id or built.image_id, checked)
     if built.error or checked.error:
         out.line(plan.platform.suffix, f"FAILED: {built.error or checked.error}")
     arch = Arch(built, time.monotonic() - start, checked)
     if ahead is not None and arch.ok:
         ahead.start()
     return arch
+
+
+def _write_iidfile(plan: Plan, image_id: str, checked: Checked) -> Checked:
+    """The user's --iidfile, one per architecture (core.outputs.per_file)."""
+    if plan.user_iidfile is None or not image_id or checked.error:
+        return checked
+    try:
+        Path(plan.user_iidfile).write_text(image_id, encoding="utf-8")
+    except OSError as e:
+        return replace(checked, error=f"--iidfile {plan.user_iidfile}: {e.strerror or e}")
+    return checked
 
 
 def _docker_build(plan: Plan, out: Output, notice: notices.OncePerRun) -> str:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from dockerma.core import dockerfile
+from dockerma.core import dockerfile, outputs
 from dockerma.core.platforms import Platform, parse_list
 from dockerma.core.references import ImageRef
 from dockerma.errors import DockermaError, UsageError
@@ -72,6 +72,7 @@ def read(request: Request) -> Inputs:
             raise (UsageError(f"--smoke-test: {e}") if cmd in request.smoke_tests else e) from None
     if args.target:
         final_stage(df, args.target)
+    outputs.per_arch(args.passthrough, targets[0])  # its usage errors (-o -), before docker
     if request.metadata_file:
         metadata.check(request.metadata_file)
     if request.push and not tags:

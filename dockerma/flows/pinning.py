@@ -72,12 +72,7 @@ def _local(
                 texts[text].append(p)
     outcomes = run_each(
         list(wanted.values()),
-        lambda item: local_bases.find(
-            item[0].docker,
-            {t: ps for t, ps in item[1].items() if ps},
-            buildkit=item[0].info.buildkit,
-            containerd_store=item[0].info.containerd_store,
-        ),
+        lambda item: local_bases.find(item[0].docker, item[1], item[0].info),
     )
     per_text: dict[str, _PerEngine] = {}
     for o in outcomes:

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from dockerma.core import dockerfile
+from dockerma.core import dockerfile, outputs
 from dockerma.core.platforms import Platform
 from dockerma.core.references import ImageRef
 from dockerma.engine import builders
@@ -42,6 +42,8 @@ class Plan:
     tags: tuple[str, ...]
     engine: builders.Engine
     scratch: str | None = None  # the empty base loaded before building (classic builder)
+    image: bool = True  # an image lands in the engine (else only -o's files: nothing to check)
+    user_iidfile: str | None = None  # the user's --iidfile, for this architecture
 
 
 def base_images(
@@ -99,20 +101,26 @@ def make(
     path = _write(tmp, target, rendered, inputs.dockerfile_path)
     iidfile = tmp / f"iid.{target.suffix}"
     per_arch = tuple(str(t.suffixed(target.suffix)) for t in inputs.tags)
+    dests = outputs.per_arch(args.passthrough, target)
+    # -o to files with -t: the tagged image is loaded too (buildx exports to both), so that
+    # its tags exist and are checked; without -t only the files are written.
+    load = dests.exports_files and not dests.loads_image and bool(per_arch or inputs.smokes)
     argv = (
         "build",
         *wide,
         "-f",
         str(path),
-        "--iidfile",
-        str(iidfile),
+        *([] if dests.iidfile_refused else ["--iidfile", str(iidfile)]),
         *_progress(engine.info.buildkit, args.passthrough, quiet=args.quiet),
         *_auto_args(inputs.df, args, target, engine.info.platform),
         *[x for t in per_arch for x in ("-t", t)],
-        *args.passthrough,
+        *(["--load"] if load else []),
+        *dests.args,
         str(inputs.context),
     )
-    return Plan(target, path, argv, iidfile, per_arch, engine, stand_in)
+    user_iidfile = outputs.per_file(args.iidfile, target) if args.iidfile else None
+    image = dests.loads_image or load
+    return Plan(target, path, argv, iidfile, per_arch, engine, stand_in, image, user_iidfile)
 
 
 def _platform_option(

@@ -81,8 +81,8 @@ def _neither(
 ) -> str:
     tried = "; ".join(f"registry mirror {url}: {err}" for url, err in failures)
     return (
-        f"cannot look up {ref} (Docker Hub): neither the engine's registry mirror"
-        f"{'s' if len(failures) > 1 else ''} nor Docker Hub answered ({tried}; Docker Hub "
+        f"cannot look up {ref}, a Docker Hub image, from the engine's registry mirror"
+        f"{'s' if len(failures) > 1 else ''} or from Docker Hub ({tried}; Docker Hub "
         f"({hub.API_HOST}): {hub_error}); start the mirror or fix the daemon's "
         "registry-mirrors, or let this machine reach Docker Hub"
     )

@@ -216,9 +216,7 @@ CASES = [
         code=USAGE,
         needles=("--build-arg",),
     ),
-    Case(
-        "iidfile", (*BUILD, "--iidfile", "{files}/iid", "{ctx}"), code=USAGE, needles=("--iidfile",)
-    ),
+    Case("output-to-stdout", (*BUILD, "-o", "-", "{ctx}"), code=USAGE, needles=("-o -",)),
     Case("dockerfile-on-stdin-empty", (*BUILD, "-f", "-", "{ctx}"), needles=("empty",)),
     Case("url-context", (*BUILD, "https://example.invalid/repo.git"), code=USAGE, needles=("URL",)),
     Case(

@@ -93,7 +93,7 @@ def test_no_emulation_for_a_foreign_arch(engine, tmp_path) -> None:
         res = engine.dockerma("build", "-t", name, str(ctx))
     finally:
         handler.write_text("1")
-    _assert_refused(engine, res, name, "no emulation for linux/mips64le", "qemu-user-static")
+    _assert_refused(engine, res, name, "cannot run linux/mips64le", "qemu-user-static")
 
 
 def test_failing_arch_named_others_kept(engine, tmp_path) -> None:
