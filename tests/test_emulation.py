@@ -11,9 +11,12 @@ import pytest
 
 from dockerma.core import exit_elf
 from dockerma.core.platforms import Platform
-from dockerma.engine import emulation
+from dockerma.engine import builders, emulation
 from dockerma.engine.docker import Docker, GlobalOptions
+from dockerma.engine.probe import parse_info
 from dockerma.errors import DockermaError
+from dockerma.flows import checks
+from dockerma.options import parse_build
 
 from .conftest import FakeDocker
 
@@ -28,7 +31,7 @@ def _probes(fake: FakeDocker) -> list[str]:
 
 def test_native_targets_need_no_probe(fake_docker: FakeDocker) -> None:
     targets = [Platform.parse(p) for p in ("amd64", "386")]
-    assert emulation.unrunnable(Docker(), AMD64, targets) == []
+    assert emulation.unrunnable(Docker(), AMD64, targets).missing == ()
     assert fake_docker.calls() == []
 
 
@@ -38,7 +41,7 @@ def test_each_foreign_target_is_run_once_on_the_engine(fake_docker: FakeDocker) 
     )
     targets = [Platform.parse(p) for p in ("amd64", "arm64", "s390x", "arm/v7")]
     docker = Docker(GlobalOptions(hosts=("ssh://me@box",)))
-    assert emulation.unrunnable(docker, AMD64, targets) == [Platform.parse("s390x")]
+    assert emulation.unrunnable(docker, AMD64, targets).missing == (Platform.parse("s390x"),)
     assert sorted(_probes(fake_docker)) == ["linux/arm/v7", "linux/arm64", "linux/s390x"]
     for call in fake_docker.calls():
         assert call[:2] == ["--host", "ssh://me@box"]  # the engine's own, not the client's
@@ -84,7 +87,7 @@ def test_a_refused_load_is_one_error_line(fake_docker: FakeDocker) -> None:
 def test_arm64_engine_asks_about_arm_v7_and_never_names_qemu_arm(fake_docker: FakeDocker) -> None:
     arm64 = Platform.parse("arm64")
     targets = [Platform.parse(p) for p in ("arm64", "arm/v7", "amd64")]
-    assert emulation.unrunnable(Docker(), arm64, targets) == []
+    assert emulation.unrunnable(Docker(), arm64, targets).missing == ()
     assert sorted(_probes(fake_docker)) == ["linux/amd64", "linux/arm/v7"]
 
 
@@ -175,3 +178,126 @@ def test_inject_and_dry_run_ask_nothing(
     assert res.code == 0, res.err
     assert _probes(fake_docker) == []
     assert exit_elf.REPOSITORY not in json.dumps(fake_docker.calls())
+
+
+# `docker buildx inspect` as buildx 0.13 (docker 26) and 0.29 (docker 28.5) print it on the test
+# bed (the labels and GC policies cut), and a builder of the remote driver on an arm64 machine.
+INSPECT_0_13 = """\
+Name:          default
+Driver:        docker
+Last Activity: 2026-12-02 19:28:30 +0000 UTC
+
+Nodes:
+Name:             default
+Endpoint:         default
+Status:           running
+BuildKit version: v0.0.0+unknown
+Platforms:        linux/amd64, linux/amd64/v2, linux/amd64/v3, linux/arm64, linux/riscv64, \
+linux/ppc64, linux/ppc64le, linux/s390x, linux/mips64le, linux/mips64, linux/loong64
+Labels:
+ org.mobyproject.buildkit.worker.executor:             containerd
+"""
+INSPECT_0_29 = """\
+Name:          default
+Driver:        docker
+Last Activity: 2026-12-02 19:31:34 +0000 UTC
+
+Nodes:
+Name:             default
+Endpoint:         default
+Status:           running
+BuildKit version: v0.0.0+unknown
+Platforms:        linux/amd64, linux/amd64/v2, linux/amd64/v3, linux/arm64, linux/riscv64, \
+linux/ppc64, linux/ppc64le, linux/s390x, linux/loong64, linux/arm/v7, linux/arm/v6
+GC Policy rule#0:
+ All:            false
+"""
+INSPECT_REMOTE = """\
+Name:          arm-box
+Driver:        remote
+Last Activity: 2026-12-02 19:31:34 +0000 UTC
+
+Nodes:
+Name:             arm-box0
+Endpoint:         tcp://arm-box:1234
+Status:           running
+BuildKit version: v0.16.0
+Platforms:        linux/arm64*, linux/arm/v7, linux/arm/v6
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "driver", "platforms"),
+    [
+        (INSPECT_0_13, "docker", "amd64 arm64 riscv64 ppc64le s390x mips64le loong64"),
+        (INSPECT_0_29, "docker", "amd64 arm64 riscv64 ppc64le s390x loong64 arm/v7 arm/v6"),
+        (INSPECT_REMOTE, "remote", "arm64 arm/v7 arm/v6"),
+        ("", "", ""),
+    ],
+)
+def test_parse_inspect(text: str, driver: str, platforms: str) -> None:
+    builder = emulation.parse_inspect(text)
+    assert builder.driver == driver
+    assert builder.platforms == tuple(Platform.parse(p) for p in platforms.split())
+
+
+def test_a_remote_builder_answers_for_itself(fake_docker: FakeDocker) -> None:
+    """Its BuildKit runs elsewhere: its list decides, not the engine's kernel (whose probes
+    fail here)."""
+    fake_docker.script(
+        [
+            {"match": ["buildx", "inspect", "arm-box"], "stdout": INSPECT_REMOTE},
+            {"match": ["run"], "exit": 1, "stderr": "exec format error\n"},
+        ]
+    )
+    targets = [Platform.parse(p) for p in ("amd64", "arm64", "arm/v7", "s390x")]
+    got = emulation.unrunnable(Docker(), AMD64, targets, buildkit=True, builder_name="arm-box")
+    assert got.missing == (Platform.parse("s390x"),)
+    assert got.builder is not None and (got.builder.name, got.builder.driver) == (
+        "arm-box",
+        "remote",
+    )
+    text = emulation.hint(got.missing[0], "the docker engine", True, got.builder)
+    assert text.startswith(
+        "the buildx builder arm-box (remote driver, used by the docker engine) cannot build "
+        "linux/s390x: it runs linux/arm64, linux/arm/v7, linux/arm/v6;"
+    )
+
+
+def test_dockers_own_builder_list_is_not_trusted(fake_docker: FakeDocker) -> None:
+    """docker's built-in builder lists s390x from dockerd's start; the handler went since."""
+    fake_docker.script(
+        [
+            {"match": ["buildx", "inspect"], "stdout": INSPECT_0_29},
+            {"match": ["run", "linux/s390x"], "exit": 1, "stderr": "exec format error\n"},
+        ]
+    )
+    targets = [Platform.parse(p) for p in ("amd64", "arm/v7", "s390x")]
+    got = emulation.unrunnable(Docker(), AMD64, targets, buildkit=True)
+    assert got == emulation.Answer((Platform.parse("s390x"),))
+    inspects = [c for c in fake_docker.calls() if c[:2] == ["buildx", "inspect"]]
+    assert inspects == [["buildx", "inspect"]]
+
+
+@pytest.mark.parametrize("given", [["--builder", "arm-box"], ["--builder=arm-box"]])
+def test_the_builder_named_by_docker_build_builder_is_asked(
+    fake_docker: FakeDocker, given: list[str]
+) -> None:
+    """docker's own --builder NAME (passed through to docker build) names the builder asked."""
+    fake_docker.script(
+        [
+            {"match": ["buildx", "inspect", "arm-box"], "stdout": INSPECT_REMOTE},
+            {"match": ["run"], "exit": 1, "stderr": "exec format error\n"},
+        ]
+    )
+    info = parse_info(
+        {"Architecture": "x86_64", "ClientInfo": {"Plugins": [{"Name": "buildx"}]}}, {}
+    )
+    engine = builders.Engine(Docker(), builders.LOCAL, info)
+    targets = [Platform.parse(p) for p in ("amd64", "arm64", "s390x")]
+    args = parse_build([*given, "ctx"])
+    with pytest.raises(
+        DockermaError, match="^the buildx builder arm-box .* cannot build linux/s390x"
+    ):
+        checks.emulation({p: engine for p in targets}, args)
+    assert ["buildx", "inspect", "arm-box"] in fake_docker.calls()

@@ -221,3 +221,18 @@ def test_build_context_names_reach_no_look_up(
     assert "FROM base\nCOPY --from=tools /x /x" in res.out
     assert not [c for c in fake_docker.calls() if c[:2] == ["image", "inspect"]]
     assert Platform.parse("arm64").docker in res.out
+
+
+def test_buildplatform_stage_takes_the_build_machines_local_tag(
+    fake_docker: FakeDocker, run_dockerma: Any, registry: FakeRegistry, tmp_path: Path
+) -> None:
+    base = f"{registry.address}/team/mybase"
+    _script(fake_docker, CLASSIC, _local(base, BOTH))
+    ctx = _context(
+        tmp_path,
+        f"# dockerma archs:arm64:\nFROM --platform=$BUILDPLATFORM {base}:1 AS tools\n"
+        f"FROM {base}:1\nCOPY --from=tools /x /x\n",
+    )
+    res = run_dockerma("build", "--dry-run", "-t", "app:1", str(ctx))
+    assert res.code == 0, res.err
+    assert f"FROM --platform=linux/amd64 {ID_AMD64} AS tools\nFROM {ID_ARM64}\n" in res.out

@@ -6,32 +6,115 @@ colima's VM. Its kernel, not the client's, decides whether a foreign binary runs
 a tiny program of each platform there (dockerma.core.exit_elf) in a container of that
 platform: exit 0 means the engine runs it.
 
-BuildKit's own list of platforms (`docker buildx inspect`) is not asked: docker's built-in
-builder detects it once, when dockerd starts, so a handler enabled or disabled since is not
-seen; docker 26 leaves out arm/v7 while it runs it.
+On BuildKit the builder in use is asked too (`docker buildx inspect`): when its BuildKit runs
+elsewhere (the `remote`, `kubernetes` or a cloud driver), its own list of platforms decides,
+since the engine's kernel says nothing about it. Where it runs on the engine's kernel (the
+`docker` and `docker-container` drivers), the probe decides: docker's built-in builder detects
+its list once, when dockerd starts, so a handler enabled or disabled since is missing from it
+or still listed, and docker 26 leaves out arm/v7 while it runs it.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from dockerma.core import exit_elf
 from dockerma.core.platforms import Platform
 from dockerma.engine.docker import Docker
 from dockerma.engine.probe import runs_natively
 from dockerma.errors import DockermaError
-from dockerma.parallel import run_each
+from dockerma.parallel import run_each, start
 
 # A probe runs in well under a second; a stalled engine must not hold the run for long.
 TIMEOUT = 60.0
 
 
-def unrunnable(docker: Docker, engine: Platform, targets: Sequence[Platform]) -> list[Platform]:
-    """The targets the engine runs neither natively nor under emulation, one probe container
-    each (in parallel) for every target that is foreign to the engine."""
+# buildx drivers whose BuildKit runs on the engine's own kernel (in dockerd, or in a container).
+LOCAL_DRIVERS = frozenset({"docker", "docker-container"})
+
+
+@dataclass(frozen=True)
+class Builder:
+    """What `docker buildx inspect` says of a builder: its driver and its nodes' platforms."""
+
+    name: str
+    driver: str
+    platforms: tuple[Platform, ...]
+
+    @property
+    def remote(self) -> bool:
+        """Its BuildKit runs elsewhere, and it listed what it runs."""
+        return self.driver not in LOCAL_DRIVERS and bool(self.platforms)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The targets that cannot be built, and the remote builder that said so (None: the
+    engine's kernel, through the probes)."""
+
+    missing: tuple[Platform, ...]
+    builder: Builder | None = None
+
+
+def unrunnable(
+    docker: Docker,
+    engine: Platform,
+    targets: Sequence[Platform],
+    *,
+    buildkit: bool = False,
+    builder_name: str | None = None,
+) -> Answer:
+    """The targets the engine (on BuildKit: its builder) runs neither natively nor under
+    emulation: one probe container each, in parallel, for every target foreign to the engine."""
     foreign = [p for p in targets if not runs_natively(p, engine) and exit_elf.supported(p)]
     if not foreign:
-        return []
+        return Answer(())
+    # The builder is asked while the probes run: on most engines the probes decide.
+    asked = start(inspect_builder, docker, builder_name) if buildkit else None
+    probed = start(_probe, docker, foreign)
+    builder = asked.result() if asked is not None else None
+    if builder is not None and builder.remote:
+        with contextlib.suppress(Exception):  # not its answer, only its end
+            probed.result()
+        missing = [p for p in foreign if not any(p.matches(q) for q in builder.platforms)]
+        return Answer(tuple(missing), builder)
+    return Answer(tuple(probed.result()))
+
+
+def inspect_builder(docker: Docker, name: str | None) -> Builder | None:
+    """The builder in use (`--builder NAME`, else buildx's current one); None when buildx
+    does not answer (the build will say why)."""
+    res = docker.run("buildx", "inspect", *([name] if name else []))
+    return parse_inspect(res.stdout) if res.returncode == 0 else None
+
+
+def parse_inspect(text: str) -> Builder:
+    """`docker buildx inspect`'s text (buildx 0.10-0.29): the Driver line, and every node's
+    Platforms line (a `*` marks platforms set by the user; amd64/v2 and the like are left out)."""
+    name = driver = ""
+    platforms: list[Platform] = []
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if not sep:
+            continue
+        if key.strip() == "Name" and not name:
+            name = value.strip()
+        elif key.strip() == "Driver" and not driver:
+            driver = value.strip()
+        elif key.strip() == "Platforms":
+            for item in value.split(","):
+                try:
+                    p = Platform.parse(item.strip().rstrip("*"))
+                except DockermaError:
+                    continue
+                if not any(p.matches(q) for q in platforms):
+                    platforms.append(p)
+    return Builder(name, driver, tuple(platforms))
+
+
+def _probe(docker: Docker, foreign: Sequence[Platform]) -> list[Platform]:
     _load(docker, foreign)
     outcomes = run_each(foreign, lambda p: _runs(docker, p))
     for o in outcomes:
@@ -76,8 +159,16 @@ def _last_line(text: str) -> str:
     return lines[-1] if lines else "no output"
 
 
-def hint(platform: Platform, engine: str, inject: bool) -> str:
+def hint(platform: Platform, engine: str, inject: bool, builder: Builder | None = None) -> str:
     """The error for a platform the engine cannot run: which engine, and the fixes."""
+    if builder is not None:
+        listed = ", ".join(str(p) for p in builder.platforms)
+        return (
+            f"the buildx builder {builder.name} ({builder.driver} driver, used by {engine}) "
+            f"cannot build {platform}: it runs {listed}; add a node of that platform to it "
+            f"(docker buildx create --append), choose another builder with --builder NAME, or "
+            f"build it on another engine with --builder {platform.suffix}=ENDPOINT"
+        )
     other = (
         ", or use --strategy inject (no binfmt needed)"
         if inject and platform.suffix in ("amd64", "arm", "arm64")

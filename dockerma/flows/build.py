@@ -93,7 +93,7 @@ def _connect(
         checks.builder(engine.info, [p], request.args)
     # inject runs foreign shells through the cross-build image's QEMU, not binfmt_misc.
     if not request.dry_run and request.inject is None:
-        checks.emulation(engines)
+        checks.emulation(engines, request.args)
     return info, engines
 
 

@@ -59,27 +59,47 @@ def builder(info: probe.EngineInfo, targets: Sequence[Platform], args: BuildArgs
         )
 
 
-def emulation(engines: Mapping[Platform, builders.Engine]) -> None:
+def emulation(engines: Mapping[Platform, builders.Engine], args: BuildArgs) -> None:
     """Refuse, before any build, a platform that its engine cannot run: every engine is
     asked once (dockerma.engine.emulation), the engines in parallel."""
+    name = _builder_name(args.passthrough)
     by_engine: dict[str, list[Platform]] = {}
     for p, engine in engines.items():
         by_engine.setdefault(engine.endpoint, []).append(p)
     first = {e.endpoint: e for e in engines.values()}
 
-    def ask(endpoint: str) -> list[Platform]:
+    def ask(endpoint: str) -> emulation_.Answer:
         engine = first[endpoint]
-        return emulation_.unrunnable(engine.docker, engine.info.platform, by_engine[endpoint])
+        return emulation_.unrunnable(
+            engine.docker,
+            engine.info.platform,
+            by_engine[endpoint],
+            buildkit=engine.info.buildkit,
+            builder_name=name,
+        )
 
     for o in run_each(list(by_engine), ask):
         if o.error is not None:
             raise o.error
-        if o.value:
+        assert o.value is not None
+        if o.value.missing:
             engine = first[o.item]
-            name = _engine_name(engine)
             # inject's cross-build image holds QEMU for amd64 hosts only.
             inject = engine.info.platform.arch == "amd64"
-            raise DockermaError(emulation_.hint(o.value[0], name, inject))
+            raise DockermaError(
+                emulation_.hint(o.value.missing[0], _engine_name(engine), inject, o.value.builder)
+            )
+
+
+def _builder_name(passthrough: Sequence[str]) -> str | None:
+    """docker's own `--builder NAME` (buildx's builder), the last one given."""
+    name = None
+    for i, arg in enumerate(passthrough):
+        if arg == "--builder" and i + 1 < len(passthrough):
+            name = passthrough[i + 1]
+        elif arg.startswith("--builder="):
+            name = arg.partition("=")[2]
+    return name
 
 
 def _engine_name(engine: builders.Engine) -> str:
