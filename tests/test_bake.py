@@ -60,12 +60,17 @@ def test_one_bake_builds_every_architecture(
 ) -> None:
     fake_docker.script(_rules(BUILDKIT, {"stdout": PROGRESS, "metadata": METADATA}))
     res = run_dockerma(
-        "build", "--build-arg", f"GH_TOKEN={SECRET}", "-t", "app:v1", str(_context(tmp_path))
-    )
+        "--debug", "build", "--build-arg", f"GH_TOKEN={SECRET}", "-t", "app:v1",
+        str(_context(tmp_path)),
+    )  # fmt: skip
     assert res.code == 0, res.out + res.err
-    calls = fake_docker.calls()
+    calls = [c[1:] if c[0] == "--debug" else c for c in fake_docker.calls()]
     assert [c[:2] for c in calls if c[0] in ("build", "buildx")] == [["buildx", "bake"]]
     bake = next(c for c in calls if c[:2] == ["buildx", "bake"])
+    assert f"386.args.GH_TOKEN={SECRET}" in bake and f"amd64.args.GH_TOKEN={SECRET}" in bake
+    kept = Path(bake[bake.index("-f") + 1]).parent  # --debug keeps the folder
+    for path in kept.iterdir():
+        assert SECRET not in path.read_text(), path
     assert "--progress" in bake and bake[bake.index("--progress") + 1] == "plain"
     # each line under its architecture's label; bake's own lines without one
     assert "[386]   #3 [386 2/2] COPY f /" in res.out and "[386]   #3 DONE 0.1s" in res.out
@@ -161,6 +166,8 @@ def test_dry_run_shows_the_bake_with_secrets_masked(
     assert "# all architectures: the builds above run as one bake, a target each" in res.out
     shown = res.out.split("# all architectures")[1]
     assert "docker buildx bake -f " in shown and "--progress plain" in shown
+    # a secret build arg goes on the command line (as with docker build), never into a file
+    assert "386.args.GH_TOKEN=***" in shown and "amd64.args.GH_TOKEN=***" in shown
     definition = json.loads(shown[shown.index("{") : shown.rindex("}") + 1])
-    assert definition["target"]["386"]["args"] == {"GH_TOKEN": "***", "V": "1"}
+    assert definition["target"]["386"]["args"] == {"V": "1"}
     assert [c[0] for c in fake_docker.calls()] == ["info"]  # nothing built

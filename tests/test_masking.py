@@ -84,3 +84,15 @@ def test_redact_names_only_hides_every_value() -> None:
 )
 def test_secret_names(name: str, secret: bool) -> None:
     assert (secret_values(["--build-arg", f"{name}=v"], {}) == ["v"]) is secret
+
+
+def test_redact_hides_a_secret_build_arg_bake_sets() -> None:
+    argv = ["buildx", "bake", "--set", "arm64.args.GH_TOKEN=t0k", "--set", "arm.args.V=1"]
+    assert redact(argv) == [
+        "buildx",
+        "bake",
+        "--set",
+        "arm64.args.GH_TOKEN=***",
+        "--set",
+        "arm.args.V=1",
+    ]

@@ -33,7 +33,8 @@ def redact(argv: Iterable[str], *, names_only: bool = False) -> list[str]:
         if pending:
             out.append(_redact_build_arg(arg, names_only))
             pending = False
-        elif arg == "--build-arg":
+        elif arg in ("--build-arg", "--set"):
+            # bake's `--set TARGET.args.NAME=VALUE` is a build arg too (see flows/bake).
             out.append(arg)
             pending = True
         elif arg.startswith("--build-arg="):
@@ -45,9 +46,10 @@ def redact(argv: Iterable[str], *, names_only: bool = False) -> list[str]:
 
 
 def _redact_build_arg(value: str, names_only: bool) -> str:
-    name, sep, _ = value.partition("=")
+    key, sep, _ = value.partition("=")
+    name = key.partition(".args.")[2] or key  # a bake --set TARGET.args.NAME: its NAME
     if sep and (names_only or SECRET_NAME.search(name)):
-        return f"{name}=***"
+        return f"{key}=***"
     return mask_urls(value)
 
 

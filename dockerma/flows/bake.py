@@ -28,7 +28,9 @@ from dockerma.output import Output
 
 # buildx 0.20+ asks for `--allow fs.read=…` before a bake file may read outside the working
 # folder; the definition is dockerma's own, made from paths the user's command line named.
-_ENV = {"BUILDX_BAKE_ENTITLEMENTS_FS": "0"}
+# The metadata file gets no provenance (it would hold every build arg, secret ones too, and
+# resolving it is a step per target); older buildx ignores this.
+_ENV = {"BUILDX_BAKE_ENTITLEMENTS_FS": "0", "BUILDX_METADATA_PROVENANCE": "disabled"}
 SWITCH = "DOCKERMA_BAKE"  # 0: one docker build per architecture on BuildKit too
 
 
@@ -74,8 +76,24 @@ def _targets(
     return targets, bakefile.Globals(builder, progress), iidfiles
 
 
-def argv(definition: Path, metadata: Path, options: bakefile.Globals) -> list[str]:
+def _secret_args(targets: Mapping[str, bakefile.Target]) -> list[str]:
+    """The secret build args (by name, see core.masking), taken out of the targets: they go on
+    the command line as `--set TARGET.args.NAME=VALUE`, as `docker build` has them, never into
+    a file (--debug keeps the folder)."""
+    sets: list[str] = []
+    for name, target in targets.items():
+        args = target.get("args") or {}
+        for key in [k for k in args if SECRET_NAME.search(k)]:
+            sets.append(f"{name}.args.{key}={args.pop(key)}")
+    return sets
+
+
+def argv(
+    definition: Path, metadata: Path, options: bakefile.Globals, sets: Sequence[str] = ()
+) -> list[str]:
     out = ["buildx", "bake", "-f", str(definition), "--metadata-file", str(metadata)]
+    for value in sets:
+        out += ["--set", value]
     if options.builder:
         out += ["--builder", options.builder]
     if options.progress:
@@ -97,23 +115,14 @@ def show(out: Output, plans: Sequence[Plan], jobs: int | None, environ: Mapping[
     if made is None:
         return
     targets, options, _ = made
+    sets = [s.partition("=")[0] + "=***" for s in _secret_args(targets)]
     tmp = plans[0].iidfile.parent
-    definition = tmp / "bake.json"
+    definition, metadata = tmp / "bake.json", tmp / "bake-metadata.json"
     out.info("# all architectures: the builds above run as one bake, a target each")
-    out.info(
-        display(plans[0].engine.docker.argv(argv(definition, tmp / "bake-metadata.json", options)))
-    )
+    out.info(display(plans[0].engine.docker.argv(argv(definition, metadata, options, sets))))
     out.info(f"# {definition}")
-    shown = {name: _masked(t) for name, t in targets.items()}
-    out.info(mask_urls(json.dumps(bakefile.definition(shown), indent=1)))
+    out.info(mask_urls(json.dumps(bakefile.definition(targets), indent=1)))
     out.info("")
-
-
-def _masked(target: bakefile.Target) -> bakefile.Target:
-    """A target as --dry-run shows it: secret build-arg values as ***, as in the commands."""
-    args = target.get("args") or {}
-    hidden = {k: "***" if SECRET_NAME.search(k) else v for k, v in args.items()}
-    return {**target, "args": hidden} if args else target
 
 
 def build(plans: Sequence[Plan], out: Output, tmp: Path) -> dict[Platform, str] | None:
@@ -124,6 +133,7 @@ def build(plans: Sequence[Plan], out: Output, tmp: Path) -> dict[Platform, str] 
     if made is None:
         return None
     targets, options, iidfiles = made
+    sets = _secret_args(targets)
     definition, metadata = tmp / "bake.json", tmp / "bake-metadata.json"
     definition.write_text(json.dumps(bakefile.definition(targets), indent=1), encoding="utf-8")
     lines = bakefile.Lines(frozenset(targets))
@@ -136,8 +146,8 @@ def build(plans: Sequence[Plan], out: Output, tmp: Path) -> dict[Platform, str] 
             out.info(line)
 
     engine = plans[0].engine
-    argv_ = argv(definition, metadata, options)
-    # BuildKit prints RUN steps with build args expanded; the bake's argv does not hold them.
+    argv_ = argv(definition, metadata, options, sets)
+    # BuildKit prints RUN steps with build args expanded; `--set` hides them from masking.
     mask = [v for plan in plans for v in secret_values(plan.argv, os.environ)]
     code = engine.docker.stream(*argv_, on_line=on_line, check=False, env=_ENV, mask=mask)
     if code != 0 or not metadata.is_file():
@@ -147,6 +157,7 @@ def build(plans: Sequence[Plan], out: Output, tmp: Path) -> dict[Platform, str] 
         )
         return None
     entries = json.loads(metadata.read_text(encoding="utf-8") or "{}")
+    metadata.unlink()  # older buildx write the provenance, build args included, into it
     ids: dict[Platform, str] = {}
     for plan in plans:
         suffix = plan.platform.suffix
