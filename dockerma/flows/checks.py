@@ -62,7 +62,9 @@ def builder(info: probe.EngineInfo, targets: Sequence[Platform], args: BuildArgs
 def emulation(engines: Mapping[Platform, builders.Engine], args: BuildArgs) -> None:
     """Refuse, before any build, a platform that its engine cannot run: every engine is
     asked once (dockerma.engine.emulation), the engines in parallel."""
-    name = _builder_name(args.passthrough)
+    # --builder NAME reaches flows.build as the engine's buildx builder (engine.buildx)
+    named = [e.builder.name for e in engines.values() if e.builder and e.builder.name]
+    name = named[0] if named else _builder_name(args.passthrough)
     by_engine: dict[str, list[Platform]] = {}
     for p, engine in engines.items():
         by_engine.setdefault(engine.endpoint, []).append(p)
