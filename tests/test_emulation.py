@@ -61,17 +61,34 @@ def test_each_foreign_target_is_run_once_on_the_engine(fake_docker: FakeDocker) 
 
 def test_probe_images_are_loaded_only_when_missing(fake_docker: FakeDocker) -> None:
     targets = [Platform.parse("arm64")]
-    emulation.unrunnable(Docker(), AMD64, targets)  # image inspect succeeds: all there
-    assert [c[0] for c in fake_docker.calls()] == ["image", "run"]
+    emulation.unrunnable(Docker(), AMD64, targets)  # the probe ran: its image is there
+    assert [c[0] for c in fake_docker.calls()] == ["run"]
     fake_docker.log.unlink()
-    fake_docker.script([{"match": ["image", "inspect"], "exit": 1, "stderr": "No such image"}])
-    emulation.unrunnable(Docker(), AMD64, targets)
-    assert [c[0] for c in fake_docker.calls()] == ["image", "load", "run"]
+    missing = "Error response from daemon: No such image: dockerma-probe:arm64\n"
+    fake_docker.script(
+        [
+            {"match": ["run"], "exit": 125, "stderr": missing},
+            {"match": ["image", "inspect"], "exit": 1, "stderr": missing},
+        ]
+    )
+    # (this fake's run keeps failing after the load: a probe that still fails is a no)
+    got = emulation.unrunnable(Docker(), AMD64, targets)
+    assert got.missing == (Platform.parse("arm64"),)
+    assert [c[0] for c in fake_docker.calls()] == ["run", "image", "load", "run"]
+
+
+def test_exec_format_error_is_a_no_without_a_load(fake_docker: FakeDocker) -> None:
+    error = "exec /exit0: exec format error\n"
+    fake_docker.script([{"match": ["run"], "exit": 1, "stderr": error}])
+    got = emulation.unrunnable(Docker(), AMD64, [Platform.parse("s390x")])
+    assert got.missing == (Platform.parse("s390x"),)
+    assert [c[0] for c in fake_docker.calls()] == ["run"]
 
 
 def test_a_refused_load_is_one_error_line(fake_docker: FakeDocker) -> None:
     fake_docker.script(
         [
+            {"match": ["run"], "exit": 125, "stderr": "No such image: dockerma-probe:arm64\n"},
             {"match": ["image", "inspect"], "exit": 1},
             {
                 "match": ["load"],

@@ -17,6 +17,7 @@ or still listed, and docker 26 leaves out arm/v7 while it runs it.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -115,33 +116,48 @@ def parse_inspect(text: str) -> Builder:
 
 
 def _probe(docker: Docker, foreign: Sequence[Platform]) -> list[Platform]:
-    _load(docker, foreign)
-    outcomes = run_each(foreign, lambda p: _runs(docker, p))
+    loader = _Loader(docker, foreign)
+    outcomes = run_each(foreign, lambda p: _runs(docker, p, loader))
     for o in outcomes:
         if o.error is not None:
             raise o.error
     return [o.item for o in outcomes if not o.value]
 
 
-def _load(docker: Docker, platforms: Sequence[Platform]) -> None:
-    """The probe images, loaded into the engine unless all are there already (under
-    dockerma's own repository name: no image of the user's is touched)."""
-    tags = [exit_elf.tag(p) for p in platforms]
-    if docker.run("image", "inspect", "--format", "{{.Id}}", *tags).returncode == 0:
-        return
-    res = docker.run("load", "--quiet", input=exit_elf.image_tar(platforms))
-    if res.returncode != 0:
-        raise DockermaError(
-            "cannot load dockerma's emulation probe into the docker engine: "
-            f"{_last_line(res.stderr or res.stdout)}; check that the engine accepts `docker load`"
-        )
+class _Loader:
+    """Loads the probe images into the engine, once, for the first probe that finds its image
+    missing (a warm engine needs no call for it)."""
+
+    def __init__(self, docker: Docker, platforms: Sequence[Platform]):
+        self._docker = docker
+        self._platforms = list(platforms)
+        self._lock = threading.Lock()
+        self._done = False
+
+    def load(self) -> None:
+        """The probe images, loaded unless all are there already (under dockerma's own
+        repository name: no image of the user's is touched)."""
+        with self._lock:
+            if self._done:
+                return
+            tags = [exit_elf.tag(p) for p in self._platforms]
+            if self._docker.run("image", "inspect", "--format", "{{.Id}}", *tags).returncode:
+                res = self._docker.run("load", "--quiet", input=exit_elf.image_tar(self._platforms))
+                if res.returncode != 0:
+                    raise DockermaError(
+                        "cannot load dockerma's emulation probe into the docker engine: "
+                        f"{_last_line(res.stderr or res.stdout)}; check that the engine accepts "
+                        "`docker load`"
+                    )
+            self._done = True
 
 
-def _runs(docker: Docker, platform: Platform) -> bool:
-    res = docker.run(
+def _runs(docker: Docker, platform: Platform, loader: _Loader) -> bool:
+    """Whether the probe of platform runs; its image loaded first when it is not there."""
+    argv = (
         "run",
         "--rm",
-        # never a pull: a probe image that went missing must not be looked for on Docker Hub
+        # never a pull: a missing probe image is loaded, never looked for on Docker Hub
         "--pull",
         "never",
         "--network",
@@ -149,9 +165,12 @@ def _runs(docker: Docker, platform: Platform) -> bool:
         "--platform",
         str(platform),
         exit_elf.tag(platform),
-        timeout=TIMEOUT,
     )
-    return res.returncode == 0
+    res = docker.run(*argv, timeout=TIMEOUT)
+    if res.returncode == 0 or "exec format error" in res.stderr + res.stdout:
+        return res.returncode == 0
+    loader.load()  # most likely not loaded yet ("No such image"); else the retry fails too
+    return docker.run(*argv, timeout=TIMEOUT).returncode == 0
 
 
 def _last_line(text: str) -> str:
