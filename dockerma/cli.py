@@ -168,8 +168,9 @@ def _read_ahead(ctx: click.Context, *calls: tuple[str, ...]) -> None:
     "--builder",
     "builder_specs",
     multiple=True,
-    metavar="ARCH=ENDPOINT",
-    help="Build ARCH on another docker engine (context name or DOCKER_HOST URL).",
+    metavar="ARCH=ENDPOINT|NAME",
+    help="Build ARCH on another docker engine (context name or DOCKER_HOST URL); a NAME "
+    "alone is buildx's option: the buildx builder to use.",
 )
 @click.option(
     "--insecure",
@@ -189,6 +190,11 @@ def build(ctx: click.Context, /, docker_args: Sequence[str], **kwargs: Any) -> N
     from dockerma.options import parse_build
 
     args = parse_build(docker_args)  # a usage error never starts docker
+    # --builder ARCH=ENDPOINT is dockerma's; --builder NAME is buildx's (the last one wins)
+    specs = kwargs.pop("builder_specs")
+    named = [s for s in specs if "=" not in s]
+    kwargs["builder_specs"] = tuple(s for s in specs if "=" in s)
+    kwargs["buildx_builder"] = named[-1] if named else None
     _read_ahead(ctx, docker.ENGINE_PROBE)  # runs while the imports below run
     from dockerma.flows import build as build_mod
 

@@ -6,17 +6,16 @@ colima's VM. Its kernel, not the client's, decides whether a foreign binary runs
 a tiny program of each platform there (dockerma.core.exit_elf) in a container of that
 platform: exit 0 means the engine runs it.
 
-On BuildKit the builder in use is asked too (`docker buildx inspect`): when its BuildKit runs
-elsewhere (the `remote`, `kubernetes` or a cloud driver), its own list of platforms decides,
-since the engine's kernel says nothing about it. Where it runs on the engine's kernel (the
-`docker` and `docker-container` drivers), the probe decides: docker's built-in builder detects
+When the buildx builder in use runs its BuildKit elsewhere (the `remote`, `kubernetes` or a
+cloud driver, as dockerma.engine.buildx found it), that builder's own list of platforms
+(`docker buildx inspect`) decides, since the engine's kernel says nothing about it. Where it
+runs on the engine's kernel (the `docker` and `docker-container` drivers), the probes decide: docker's built-in builder detects
 its list once, when dockerd starts, so a handler enabled or disabled since is missing from it
 or still listed, and docker 26 leaves out arm/v7 while it runs it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from dockerma.core.platforms import Platform
 from dockerma.engine.docker import Docker
 from dockerma.engine.probe import runs_natively
 from dockerma.errors import DockermaError
-from dockerma.parallel import run_each, start
+from dockerma.parallel import run_each
 
 # A probe runs in well under a second; a stalled engine must not hold the run for long.
 TIMEOUT = 60.0
@@ -64,29 +63,28 @@ def unrunnable(
     engine: Platform,
     targets: Sequence[Platform],
     *,
-    buildkit: bool = False,
-    builder_name: str | None = None,
+    builder: tuple[str, str] | None = None,
 ) -> Answer:
-    """The targets the engine (on BuildKit: its builder) runs neither natively nor under
-    emulation: one probe container each, in parallel, for every target foreign to the engine."""
+    """The targets the engine (or its buildx builder) runs neither natively nor under
+    emulation: one probe container each, in parallel, for every target foreign to the engine.
+
+    builder: the buildx builder in use, (name, driver) as dockerma.engine.buildx found it; one
+    whose BuildKit runs elsewhere is asked for its platforms instead.
+    """
     foreign = [p for p in targets if not runs_natively(p, engine) and exit_elf.supported(p)]
     if not foreign:
         return Answer(())
-    # The builder is asked while the probes run: on most engines the probes decide.
-    asked = start(inspect_builder, docker, builder_name) if buildkit else None
-    probed = start(_probe, docker, foreign)
-    builder = asked.result() if asked is not None else None
-    if builder is not None and builder.remote:
-        with contextlib.suppress(Exception):  # not its answer, only its end
-            probed.result()
-        missing = [p for p in foreign if not any(p.matches(q) for q in builder.platforms)]
-        return Answer(tuple(missing), builder)
-    return Answer(tuple(probed.result()))
+    if builder is not None and builder[1] not in LOCAL_DRIVERS:
+        listed = inspect_builder(docker, builder[0] or None)
+        if listed is not None and listed.remote:
+            missing = [p for p in foreign if not any(p.matches(q) for q in listed.platforms)]
+            return Answer(tuple(missing), listed)
+    return Answer(tuple(_probe(docker, foreign)))
 
 
 def inspect_builder(docker: Docker, name: str | None) -> Builder | None:
-    """The builder in use (`--builder NAME`, else buildx's current one); None when buildx
-    does not answer (the build will say why)."""
+    """The builder's platforms (`--builder NAME`, else buildx's current one); None when
+    buildx does not answer (the build will say why)."""
     res = docker.run("buildx", "inspect", *([name] if name else []))
     return parse_inspect(res.stdout) if res.returncode == 0 else None
 
