@@ -9,9 +9,10 @@ platform: exit 0 means the engine runs it.
 When the buildx builder in use runs its BuildKit elsewhere (the `remote`, `kubernetes` or a
 cloud driver, as dockerma.engine.buildx found it), that builder's own list of platforms
 (`docker buildx inspect`) decides, since the engine's kernel says nothing about it. Where it
-runs on the engine's kernel (the `docker` and `docker-container` drivers), the probes decide: docker's built-in builder detects
-its list once, when dockerd starts, so a handler enabled or disabled since is missing from it
-or still listed, and docker 26 leaves out arm/v7 while it runs it.
+runs on the engine's kernel (the `docker` and `docker-container` drivers), the probes decide:
+docker's built-in builder detects its list once, when dockerd starts, so a handler enabled or
+disabled since is missing from it or still listed, and docker 26 leaves out arm/v7 while it
+runs it.
 """
 
 from __future__ import annotations
