@@ -8,6 +8,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
+from dockerma.core import build_options
 from dockerma.core.platforms import Platform
 from dockerma.engine import builders, images, probe
 from dockerma.engine import emulation as emulation_
@@ -43,7 +44,7 @@ def builder(info: probe.EngineInfo, targets: Sequence[Platform], args: BuildArgs
         return
     for arg in args.passthrough:
         name = arg.split("=", 1)[0]
-        if name in BUILDKIT_ONLY:
+        if name in BUILDKIT_ONLY or name in build_options.BUILDX_ONLY:
             raise UsageError(
                 f"{name} needs BuildKit, but this docker uses the legacy builder; install the "
                 "buildx plugin (docker-buildx) and unset DOCKER_BUILDKIT=0, or drop the option"
