@@ -66,7 +66,7 @@ def run(docker: Docker, request: Request) -> int:
     )
     b = _Build(request, inputs, engines, registry, out)
     try:
-        pinned = _pin_bases(b)
+        pinned = _checked_bases(b)
         out.set_labels([p.suffix for p in inputs.targets])
         with _workdir(out, docker.options.debug) as tmp, _stopping_children():
             plans = [plan.make(inputs, request, engines[p], p, pinned, tmp) for p in inputs.targets]
@@ -92,9 +92,6 @@ def _connect(
     for p, engine in engines.items():
         checks.builder(engine.info, [p], request.args)
     engines = _buildx_builder(docker, request, info, engines)
-    # inject runs foreign shells through the cross-build image's QEMU, not binfmt_misc.
-    if not request.dry_run and request.inject is None:
-        checks.emulation(engines, request.args)
     return info, engines
 
 
@@ -116,6 +113,20 @@ def _buildx_builder(
         return engines
     found = buildx.find(docker, request.buildx_builder)
     return {p: replace(e, builder=found) if e.local else e for p, e in engines.items()}
+
+
+def _checked_bases(b: _Build) -> dict[tuple[str, Platform], str]:
+    """The base images pinned, while every engine is asked whether it runs the platforms it
+    builds (checks.emulation: containers, a second or so); its refusal comes first."""
+    request = b.request
+    # inject runs foreign shells through the cross-build image's QEMU, not binfmt_misc.
+    asking = not request.dry_run and request.inject is None
+    emulation = start(checks.emulation, b.engines) if asking else None
+    try:
+        return _pin_bases(b)
+    finally:
+        if emulation is not None:
+            emulation.result()
 
 
 def _pin_bases(b: _Build) -> dict[tuple[str, Platform], str]:

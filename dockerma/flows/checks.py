@@ -60,12 +60,9 @@ def builder(info: probe.EngineInfo, targets: Sequence[Platform], args: BuildArgs
         )
 
 
-def emulation(engines: Mapping[Platform, builders.Engine], args: BuildArgs) -> None:
+def emulation(engines: Mapping[Platform, builders.Engine]) -> None:
     """Refuse, before any build, a platform that its engine cannot run: every engine is
     asked once (dockerma.engine.emulation), the engines in parallel."""
-    # --builder NAME reaches flows.build as the engine's buildx builder (engine.buildx)
-    named = [e.builder.name for e in engines.values() if e.builder and e.builder.name]
-    name = named[0] if named else _builder_name(args.passthrough)
     by_engine: dict[str, list[Platform]] = {}
     for p, engine in engines.items():
         by_engine.setdefault(engine.endpoint, []).append(p)
@@ -73,12 +70,12 @@ def emulation(engines: Mapping[Platform, builders.Engine], args: BuildArgs) -> N
 
     def ask(endpoint: str) -> emulation_.Answer:
         engine = first[endpoint]
+        builder = engine.builder
         return emulation_.unrunnable(
             engine.docker,
             engine.info.platform,
             by_engine[endpoint],
-            buildkit=engine.info.buildkit,
-            builder_name=name,
+            builder=(builder.name, builder.driver) if builder is not None else None,
         )
 
     for o in run_each(list(by_engine), ask):
@@ -92,17 +89,6 @@ def emulation(engines: Mapping[Platform, builders.Engine], args: BuildArgs) -> N
             raise DockermaError(
                 emulation_.hint(o.value.missing[0], _engine_name(engine), inject, o.value.builder)
             )
-
-
-def _builder_name(passthrough: Sequence[str]) -> str | None:
-    """docker's own `--builder NAME` (buildx's builder), the last one given."""
-    name = None
-    for i, arg in enumerate(passthrough):
-        if arg == "--builder" and i + 1 < len(passthrough):
-            name = passthrough[i + 1]
-        elif arg.startswith("--builder="):
-            name = arg.partition("=")[2]
-    return name
 
 
 def _engine_name(engine: builders.Engine) -> str:

@@ -122,9 +122,7 @@ def make(
     return Plan(target, path, argv, iidfile, per_arch, engine, stand_in, image, user_iidfile)
 
 
-def _load(
-    dests: outputs.Destinations, builder: Builder | None, tagged: bool
-) -> tuple[bool, bool]:
+def _load(dests: outputs.Destinations, builder: Builder | None, tagged: bool) -> tuple[bool, bool]:
     """Whether to add --load, and whether an image lands in the engine (to check, smoke-test
     and push). Without -o the user wants the image; with -o to files too when tagged (buildx
     exports to both, 0.13+); without -t and with -o only the files. buildx's docker driver
