@@ -1,9 +1,12 @@
 """A buildx builder whose driver keeps its images (the bed's `remote` driver builder,
-scripts/testbed-remote-builder): `--builder NAME` reaches docker, BUILDX_BUILDER is honoured,
-and the per-arch images land in the engine (--load), checked by docker image inspect and by
-running them (issue 20)."""
+scripts/testbed-remote-builder, in a docker config of its own): `--builder NAME` reaches
+docker, BUILDX_BUILDER is honoured, and the per-arch images land in the engine (--load),
+checked by docker image inspect and by running them (issue 20)."""
 
 from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
 
 import pytest
 
@@ -21,11 +24,29 @@ CMD ["cat", "/m"]
 MACHINE = {"amd64": ("linux/amd64", "x86_64"), "arm64": ("linux/arm64", "aarch64")}
 
 
-def _builder(engine) -> str:
+@contextlib.contextmanager
+def _with_builder(engine, **extra: str) -> Iterator[str]:
+    """The engine's environment with the builder's docker config (BuildKit engines), and
+    extra variables, for the duration; yields the builder's name."""
     name = engine.bed.get("DOCKERMA_REMOTE_BUILDER")
     if not name:
         _unavailable("the remote-driver builder is not in the test bed (DOCKERMA_REMOTE_BUILDER)")
-    return name
+    changes = dict(extra)
+    if engine.buildkit:
+        key = f"DOCKERMA_{engine.name.upper()}_REMOTE_CONFIG"
+        if key not in engine.bed:
+            _unavailable(f"the remote-driver builder's config is not in the test bed ({key})")
+        changes["DOCKER_CONFIG"] = engine.bed[key]
+    saved = {k: engine.env.get(k) for k in changes}
+    engine.env.update(changes)
+    try:
+        yield name
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                engine.env.pop(k, None)
+            else:
+                engine.env[k] = v
 
 
 def _check_images(engine, name: str) -> None:
@@ -37,12 +58,12 @@ def _check_images(engine, name: str) -> None:
 
 @pytest.mark.parametrize("bake", ["1", "0"])
 def test_named_remote_builder_loads_images(engine, tmp_path, bake: str) -> None:
-    builder = _builder(engine)
     ctx = write(tmp_path / "ctx", DOCKERFILE.format(base=engine.base))
     name = engine.name_for("remote-builder")
-    res = engine.dockerma(
-        "build", "--builder", builder, "-t", f"{name}:v1", str(ctx), env={"DOCKERMA_BAKE": bake}
-    )
+    with _with_builder(engine) as builder:
+        res = engine.dockerma(
+            "build", "--builder", builder, "-t", f"{name}:v1", str(ctx), env={"DOCKERMA_BAKE": bake}
+        )
     if not engine.buildkit:
         assert res.returncode == 2, res.stderr + res.stdout
         assert f"--builder {builder} names a buildx builder" in res.stderr
@@ -53,11 +74,10 @@ def test_named_remote_builder_loads_images(engine, tmp_path, bake: str) -> None:
 
 
 def test_buildx_builder_env_is_honoured(engine, tmp_path) -> None:
-    builder = _builder(engine)
     ctx = write(tmp_path / "ctx", DOCKERFILE.format(base=engine.base))
     name = engine.name_for("remote-env")
-    engine.env["BUILDX_BUILDER"] = builder
-    try:
+    builder = engine.bed.get("DOCKERMA_REMOTE_BUILDER", "")
+    with _with_builder(engine, BUILDX_BUILDER=builder):
         if engine.buildkit:  # what dockerma guards against: this builder keeps the image
             bare = engine.docker(
                 "build", "--platform", "linux/amd64", "-t", f"{name}:bare", str(ctx), check=False
@@ -65,8 +85,6 @@ def test_buildx_builder_env_is_honoured(engine, tmp_path) -> None:
             assert bare.returncode == 0, bare.stderr
             assert engine.docker("image", "inspect", f"{name}:bare", check=False).returncode != 0
         res = engine.dockerma("build", "-t", f"{name}:v1", str(ctx))
-    finally:
-        del engine.env["BUILDX_BUILDER"]
     assert res.returncode == 0, res.stderr + res.stdout
     if engine.buildkit:
         assert f"buildx builder {builder} (remote driver)" in res.stdout
