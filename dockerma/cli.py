@@ -168,8 +168,9 @@ def _read_ahead(ctx: click.Context, *calls: tuple[str, ...]) -> None:
     "--builder",
     "builder_specs",
     multiple=True,
-    metavar="ARCH=ENDPOINT",
-    help="Build ARCH on another docker engine (context name or DOCKER_HOST URL).",
+    metavar="ARCH=ENDPOINT|NAME",
+    help="Build ARCH on another docker engine (context name or DOCKER_HOST URL); a NAME "
+    "alone is buildx's option: the buildx builder to use.",
 )
 @click.option(
     "--insecure",
@@ -186,13 +187,30 @@ def build(ctx: click.Context, /, docker_args: Sequence[str], **kwargs: Any) -> N
     out a multi-platform build: -o DIR -> DIR/linux_arm64/, dest=out.tar -> out-linux_arm64.tar,
     --cache-to/--cache-from REF -> REF-arm64, --iidfile iid -> iid-linux_arm64.
     """
-    from dockerma.options import parse_build
-
-    args = parse_build(docker_args)  # a usage error never starts docker
+    args = _parse_build(ctx, docker_args)  # a usage error never starts a build
+    # --builder ARCH=ENDPOINT is dockerma's; --builder NAME is buildx's (the last one wins)
+    specs = kwargs.pop("builder_specs")
+    named = [s for s in specs if "=" not in s]
+    kwargs["builder_specs"] = tuple(s for s in specs if "=" in s)
+    kwargs["buildx_builder"] = named[-1] if named else None
     _read_ahead(ctx, docker.ENGINE_PROBE)  # runs while the imports below run
     from dockerma.flows import build as build_mod
 
     ctx.exit(build_mod.run(_docker(ctx), build_mod.Request(args, **kwargs)))
+
+
+def _parse_build(ctx: click.Context, docker_args: Sequence[str]) -> Any:
+    """docker build's arguments; an option outside the known ones is looked up in this
+    docker's own `docker build --help` (the only docker call then) before it is refused."""
+    from dockerma.core import build_options
+    from dockerma.options import parse_build
+
+    try:
+        return parse_build(docker_args)
+    except build_options.UnknownOptions:
+        res = _docker(ctx).run("build", "--help")
+        ours = [o for p in ctx.command.params for o in p.opts if o.startswith("-")]
+        return parse_build(docker_args, docker_help=build_options.parse_help(res.stdout), ours=ours)
 
 
 @cli.command(context_settings=_SUBCOMMAND_SETTINGS)

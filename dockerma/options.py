@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from dockerma.core import build_options
 from dockerma.errors import UsageError
 
 # `docker build` / `docker buildx build` options that take a value (docker CLI 20.10–28).
@@ -174,10 +175,23 @@ def _name_value(arg: str) -> tuple[str, str | None]:
     return name, value
 
 
-def parse_build(args: Sequence[str], *, environ: Mapping[str, str] | None = None) -> BuildArgs:
-    """Find the context, tags, -f and --build-arg values among docker build's arguments."""
+def parse_build(
+    args: Sequence[str],
+    *,
+    environ: Mapping[str, str] | None = None,
+    docker_help: Mapping[str, bool] | None = None,
+    ours: Sequence[str] = (),
+) -> BuildArgs:
+    """Find the context, tags, -f and --build-arg values among docker build's arguments.
+
+    An option outside build_options' tables and outside docker_help (this docker's own
+    `docker build --help`, when given) raises UnknownOptions, whose "did you mean" also
+    looks among ours (dockerma's own options)."""
     check_no_global(args, "build")
     seen = _Build(os.environ if environ is None else environ)
+    help_ = docker_help or {}
+    value_options = BUILD_VALUE_OPTIONS | {name for name, takes in help_.items() if takes}
+    names: list[str] = []
     i = 0
     while i < len(args):
         arg = args[i]
@@ -187,7 +201,10 @@ def parse_build(args: Sequence[str], *, environ: Mapping[str, str] | None = None
         name, value = _name_value(arg)
         if not arg.startswith("-") or arg == "-":
             seen.positional.append(arg)
-        elif name not in BUILD_VALUE_OPTIONS:
+            i += 1
+            continue
+        names.append(name)
+        if name not in value_options:
             seen.flag(arg)
         elif value is not None:
             seen.option(name, value)
@@ -197,6 +214,9 @@ def parse_build(args: Sequence[str], *, environ: Mapping[str, str] | None = None
         else:
             raise UsageError(f"option {name} needs a value")
         i += 1
+    unknown = build_options.unknown(names, docker_help)
+    if unknown:  # before the context's errors: a misspelt option's value reads as one
+        raise build_options.UnknownOptions(unknown, [*build_options.KNOWN, *help_, *ours])
     return BuildArgs(
         context=seen.context(),
         tags=tuple(seen.tags),

@@ -51,7 +51,13 @@ def fake_docker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeDocker:
     monkeypatch.setenv("FAKE_DOCKER_LOG", str(fake.log))
     monkeypatch.setenv("FAKE_DOCKER_SCRIPT", str(fake.rules_file))
     # The user's engine selection must not leak into what the tests assert.
-    for name in ("DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_BUILDKIT", "DOCKER_CLI_EXPERIMENTAL"):
+    for name in (
+        "DOCKER_HOST",
+        "DOCKER_CONTEXT",
+        "DOCKER_BUILDKIT",
+        "DOCKER_CLI_EXPERIMENTAL",
+        "BUILDX_BUILDER",
+    ):
         monkeypatch.delenv(name, raising=False)
     # One docker build per architecture, the calls these tests script; tests/test_bake.py
     # scripts the one `docker buildx bake` of a BuildKit engine.
@@ -95,3 +101,27 @@ def fake() -> Iterator[Any]:
     server = FakeRegistry()
     yield server
     server.close()
+
+
+@pytest.fixture
+def two_arch(tmp_path: Path) -> Iterator[Path]:
+    """A build context for amd64 and arm64 from a base image in a fake registry."""
+    from tests.fakeregistry import DOCKER_LIST, FakeRegistry
+    from tests.test_build import _list
+
+    with FakeRegistry() as reg:
+        reg.manifest(
+            "base/img",
+            "1",
+            _list(
+                ("sha256:" + "a" * 64, {"architecture": "amd64", "os": "linux"}),
+                ("sha256:" + "b" * 64, {"architecture": "arm64", "os": "linux"}),
+            ),
+            DOCKER_LIST,
+        )
+        ctx = tmp_path / "ctx"
+        ctx.mkdir()
+        (ctx / "Dockerfile").write_text(
+            f"# dockerma archs:amd64,arm64:\nFROM {reg.address}/base/img:1\nRUN true\n"
+        )
+        yield ctx

@@ -11,12 +11,9 @@ import pytest
 
 from dockerma.core import exit_elf
 from dockerma.core.platforms import Platform
-from dockerma.engine import builders, emulation
+from dockerma.engine import emulation
 from dockerma.engine.docker import Docker, GlobalOptions
-from dockerma.engine.probe import parse_info
 from dockerma.errors import DockermaError
-from dockerma.flows import checks
-from dockerma.options import parse_build
 
 from .conftest import FakeDocker
 
@@ -61,17 +58,34 @@ def test_each_foreign_target_is_run_once_on_the_engine(fake_docker: FakeDocker) 
 
 def test_probe_images_are_loaded_only_when_missing(fake_docker: FakeDocker) -> None:
     targets = [Platform.parse("arm64")]
-    emulation.unrunnable(Docker(), AMD64, targets)  # image inspect succeeds: all there
-    assert [c[0] for c in fake_docker.calls()] == ["image", "run"]
+    emulation.unrunnable(Docker(), AMD64, targets)  # the probe ran: its image is there
+    assert [c[0] for c in fake_docker.calls()] == ["run"]
     fake_docker.log.unlink()
-    fake_docker.script([{"match": ["image", "inspect"], "exit": 1, "stderr": "No such image"}])
-    emulation.unrunnable(Docker(), AMD64, targets)
-    assert [c[0] for c in fake_docker.calls()] == ["image", "load", "run"]
+    missing = "Error response from daemon: No such image: dockerma-probe:arm64\n"
+    fake_docker.script(
+        [
+            {"match": ["run"], "exit": 125, "stderr": missing},
+            {"match": ["image", "inspect"], "exit": 1, "stderr": missing},
+        ]
+    )
+    # (this fake's run keeps failing after the load: a probe that still fails is a no)
+    got = emulation.unrunnable(Docker(), AMD64, targets)
+    assert got.missing == (Platform.parse("arm64"),)
+    assert [c[0] for c in fake_docker.calls()] == ["run", "image", "load", "run"]
+
+
+def test_exec_format_error_is_a_no_without_a_load(fake_docker: FakeDocker) -> None:
+    error = "exec /exit0: exec format error\n"
+    fake_docker.script([{"match": ["run"], "exit": 1, "stderr": error}])
+    got = emulation.unrunnable(Docker(), AMD64, [Platform.parse("s390x")])
+    assert got.missing == (Platform.parse("s390x"),)
+    assert [c[0] for c in fake_docker.calls()] == ["run"]
 
 
 def test_a_refused_load_is_one_error_line(fake_docker: FakeDocker) -> None:
     fake_docker.script(
         [
+            {"match": ["run"], "exit": 125, "stderr": "No such image: dockerma-probe:arm64\n"},
             {"match": ["image", "inspect"], "exit": 1},
             {
                 "match": ["load"],
@@ -169,7 +183,7 @@ def test_a_native_builder_is_asked_too(
     assert probe[:2] == ["--host", "ssh://ci@arm-box"]
 
 
-def test_inject_and_dry_run_ask_nothing(
+def test_dry_run_asks_nothing(
     fake_docker: FakeDocker, run_dockerma: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _context(tmp_path, "amd64,arm64")
@@ -251,7 +265,7 @@ def test_a_remote_builder_answers_for_itself(fake_docker: FakeDocker) -> None:
         ]
     )
     targets = [Platform.parse(p) for p in ("amd64", "arm64", "arm/v7", "s390x")]
-    got = emulation.unrunnable(Docker(), AMD64, targets, buildkit=True, builder_name="arm-box")
+    got = emulation.unrunnable(Docker(), AMD64, targets, builder=("arm-box", "remote"))
     assert got.missing == (Platform.parse("s390x"),)
     assert got.builder is not None and (got.builder.name, got.builder.driver) == (
         "arm-box",
@@ -265,7 +279,8 @@ def test_a_remote_builder_answers_for_itself(fake_docker: FakeDocker) -> None:
 
 
 def test_dockers_own_builder_list_is_not_trusted(fake_docker: FakeDocker) -> None:
-    """docker's built-in builder lists s390x from dockerd's start; the handler went since."""
+    """docker's built-in builder lists s390x from dockerd's start; the handler went since.
+    Its list is not even asked: the probes decide."""
     fake_docker.script(
         [
             {"match": ["buildx", "inspect"], "stdout": INSPECT_0_29},
@@ -273,31 +288,37 @@ def test_dockers_own_builder_list_is_not_trusted(fake_docker: FakeDocker) -> Non
         ]
     )
     targets = [Platform.parse(p) for p in ("amd64", "arm/v7", "s390x")]
-    got = emulation.unrunnable(Docker(), AMD64, targets, buildkit=True)
-    assert got == emulation.Answer((Platform.parse("s390x"),))
-    inspects = [c for c in fake_docker.calls() if c[:2] == ["buildx", "inspect"]]
-    assert inspects == [["buildx", "inspect"]]
+    for driver in ("docker", "docker-container"):
+        got = emulation.unrunnable(Docker(), AMD64, targets, builder=("", driver))
+        assert got == emulation.Answer((Platform.parse("s390x"),))
+    assert not [c for c in fake_docker.calls() if c[0] == "buildx"]
 
 
 @pytest.mark.parametrize("given", [["--builder", "arm-box"], ["--builder=arm-box"]])
 def test_the_builder_named_by_docker_build_builder_is_asked(
-    fake_docker: FakeDocker, given: list[str]
+    fake_docker: FakeDocker,
+    run_dockerma: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    given: list[str],
 ) -> None:
-    """docker's own --builder NAME (passed through to docker build) names the builder asked."""
+    """docker's own --builder NAME, of the remote driver: its platforms decide, and the error
+    names it."""
+    _context(tmp_path, "amd64,arm64,s390x")
+    monkeypatch.chdir(tmp_path)
+    info = {"Architecture": "x86_64", "ClientInfo": {"Plugins": [{"Name": "buildx"}]}}
     fake_docker.script(
         [
+            {"match": ["info"], "stdout": json.dumps(info)},
             {"match": ["buildx", "inspect", "arm-box"], "stdout": INSPECT_REMOTE},
             {"match": ["run"], "exit": 1, "stderr": "exec format error\n"},
         ]
     )
-    info = parse_info(
-        {"Architecture": "x86_64", "ClientInfo": {"Plugins": [{"Name": "buildx"}]}}, {}
-    )
-    engine = builders.Engine(Docker(), builders.LOCAL, info)
-    targets = [Platform.parse(p) for p in ("amd64", "arm64", "s390x")]
-    args = parse_build([*given, "ctx"])
-    with pytest.raises(
-        DockermaError, match="^the buildx builder arm-box .* cannot build linux/s390x"
-    ):
-        checks.emulation({p: engine for p in targets}, args)
-    assert ["buildx", "inspect", "arm-box"] in fake_docker.calls()
+    res = run_dockerma("build", *given, "-t", "app:v1", "ctx")
+    assert res.code == 1
+    last = res.err.strip().splitlines()[-1]
+    assert last.startswith(
+        "dockerma: error: the buildx builder arm-box (remote driver, used by the docker engine) "
+        "cannot build linux/s390x: it runs linux/arm64, linux/arm/v7, linux/arm/v6;"
+    ), res.err
+    assert not [c for c in fake_docker.calls() if c[0] == "build"]

@@ -12,8 +12,7 @@ from dockerma.core import outputs
 from dockerma.core.platforms import Platform
 from dockerma.errors import UsageError
 from tests.conftest import FakeDocker
-from tests.fakeregistry import DOCKER_LIST, FakeRegistry
-from tests.test_build import INFO_RULE, _list
+from tests.test_build import INFO_RULE
 
 ARM64 = Platform.parse("arm64")
 ARMV7 = Platform.parse("arm")
@@ -96,28 +95,6 @@ def _arch_builds(fake: FakeDocker) -> dict[str, list[str]]:
 
 def _value(argv: list[str], name: str) -> list[str]:
     return [argv[i + 1] for i, a in enumerate(argv) if a == name]
-
-
-@pytest.fixture
-def two_arch(tmp_path: Path) -> Any:
-    reg = FakeRegistry()
-    reg.__enter__()
-    reg.manifest(
-        "base/img",
-        "1",
-        _list(
-            ("sha256:" + "a" * 64, {"architecture": "amd64", "os": "linux"}),
-            ("sha256:" + "b" * 64, {"architecture": "arm64", "os": "linux"}),
-        ),
-        DOCKER_LIST,
-    )
-    ctx = tmp_path / "ctx"
-    ctx.mkdir()
-    (ctx / "Dockerfile").write_text(
-        f"# dockerma archs:amd64,arm64:\nFROM {reg.address}/base/img:1\nRUN true\n"
-    )
-    yield ctx
-    reg.__exit__(None, None, None)
 
 
 def test_build_gives_each_arch_its_output_and_loads_tagged_images(

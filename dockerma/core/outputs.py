@@ -133,10 +133,14 @@ class Destinations:
     args: tuple[str, ...]
     # an -o names an output that is not an image in the engine (local, tar, oci, cacheonly)
     exports_files: bool
-    # the arguments leave an image in the engine (no -o, an image -o, --load)
+    # the arguments leave an image in the engine with buildx's docker driver (no -o, an
+    # image -o, --load)
     loads_image: bool
     # local and tar exporters refuse --iidfile (buildx: "incompatible with image ID file")
     iidfile_refused: bool
+    # ... and with any driver: only --load or -o type=docker (without dest) send it there
+    loads_with_any_driver: bool = False
+    outputs: bool = False  # an -o at all
 
 
 def per_arch(passthrough: Sequence[str], platform: Platform) -> Destinations:
@@ -146,7 +150,7 @@ def per_arch(passthrough: Sequence[str], platform: Platform) -> Destinations:
     """
     out: list[str] = []
     kinds: list[str] = []
-    load = False
+    load = to_engine = False
     i = 0
     while i < len(passthrough):
         arg = passthrough[i]
@@ -160,6 +164,7 @@ def per_arch(passthrough: Sequence[str], platform: Platform) -> Destinations:
             i += 2
             continue
         load = load or arg in ("--load", "--push")
+        to_engine = to_engine or arg == "--load"
         out.append(arg)
         i += 1
     files = any(k not in _IMAGE_TYPES for k in kinds)
@@ -168,4 +173,6 @@ def per_arch(passthrough: Sequence[str], platform: Platform) -> Destinations:
         exports_files=files,
         loads_image=load or not kinds or any(k in _IMAGE_TYPES for k in kinds),
         iidfile_refused=any(k in ("local", "tar") for k in kinds),
+        loads_with_any_driver=to_engine or "docker" in kinds,
+        outputs=bool(kinds),
     )

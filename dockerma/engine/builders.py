@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from dockerma.core.platforms import Platform
 from dockerma.engine import probe
+from dockerma.engine.buildx import Builder
 from dockerma.engine.docker import Docker
 from dockerma.errors import DockermaError, UsageError
 from dockerma.parallel import run_each
@@ -30,6 +31,8 @@ class Engine:
     docker: Docker
     endpoint: str
     info: probe.EngineInfo
+    # The buildx builder of the local BuildKit engine (None: the engine's own, or no BuildKit)
+    builder: Builder | None = None
 
     @property
     def local(self) -> bool:

@@ -6,17 +6,18 @@ colima's VM. Its kernel, not the client's, decides whether a foreign binary runs
 a tiny program of each platform there (dockerma.core.exit_elf) in a container of that
 platform: exit 0 means the engine runs it.
 
-On BuildKit the builder in use is asked too (`docker buildx inspect`): when its BuildKit runs
-elsewhere (the `remote`, `kubernetes` or a cloud driver), its own list of platforms decides,
-since the engine's kernel says nothing about it. Where it runs on the engine's kernel (the
-`docker` and `docker-container` drivers), the probe decides: docker's built-in builder detects
-its list once, when dockerd starts, so a handler enabled or disabled since is missing from it
-or still listed, and docker 26 leaves out arm/v7 while it runs it.
+When the buildx builder in use runs its BuildKit elsewhere (the `remote`, `kubernetes` or a
+cloud driver, as dockerma.engine.buildx found it), that builder's own list of platforms
+(`docker buildx inspect`) decides, since the engine's kernel says nothing about it. Where it
+runs on the engine's kernel (the `docker` and `docker-container` drivers), the probes decide:
+docker's built-in builder detects its list once, when dockerd starts, so a handler enabled or
+disabled since is missing from it or still listed, and docker 26 leaves out arm/v7 while it
+runs it.
 """
 
 from __future__ import annotations
 
-import contextlib
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -25,7 +26,7 @@ from dockerma.core.platforms import Platform
 from dockerma.engine.docker import Docker
 from dockerma.engine.probe import runs_natively
 from dockerma.errors import DockermaError
-from dockerma.parallel import run_each, start
+from dockerma.parallel import run_each
 
 # A probe runs in well under a second; a stalled engine must not hold the run for long.
 TIMEOUT = 60.0
@@ -63,29 +64,28 @@ def unrunnable(
     engine: Platform,
     targets: Sequence[Platform],
     *,
-    buildkit: bool = False,
-    builder_name: str | None = None,
+    builder: tuple[str, str] | None = None,
 ) -> Answer:
-    """The targets the engine (on BuildKit: its builder) runs neither natively nor under
-    emulation: one probe container each, in parallel, for every target foreign to the engine."""
+    """The targets the engine (or its buildx builder) runs neither natively nor under
+    emulation: one probe container each, in parallel, for every target foreign to the engine.
+
+    builder: the buildx builder in use, (name, driver) as dockerma.engine.buildx found it; one
+    whose BuildKit runs elsewhere is asked for its platforms instead.
+    """
     foreign = [p for p in targets if not runs_natively(p, engine) and exit_elf.supported(p)]
     if not foreign:
         return Answer(())
-    # The builder is asked while the probes run: on most engines the probes decide.
-    asked = start(inspect_builder, docker, builder_name) if buildkit else None
-    probed = start(_probe, docker, foreign)
-    builder = asked.result() if asked is not None else None
-    if builder is not None and builder.remote:
-        with contextlib.suppress(Exception):  # not its answer, only its end
-            probed.result()
-        missing = [p for p in foreign if not any(p.matches(q) for q in builder.platforms)]
-        return Answer(tuple(missing), builder)
-    return Answer(tuple(probed.result()))
+    if builder is not None and builder[1] not in LOCAL_DRIVERS:
+        listed = inspect_builder(docker, builder[0] or None)
+        if listed is not None and listed.remote:
+            missing = [p for p in foreign if not any(p.matches(q) for q in listed.platforms)]
+            return Answer(tuple(missing), listed)
+    return Answer(tuple(_probe(docker, foreign)))
 
 
 def inspect_builder(docker: Docker, name: str | None) -> Builder | None:
-    """The builder in use (`--builder NAME`, else buildx's current one); None when buildx
-    does not answer (the build will say why)."""
+    """The builder's platforms (`--builder NAME`, else buildx's current one); None when
+    buildx does not answer (the build will say why)."""
     res = docker.run("buildx", "inspect", *([name] if name else []))
     return parse_inspect(res.stdout) if res.returncode == 0 else None
 
@@ -115,33 +115,48 @@ def parse_inspect(text: str) -> Builder:
 
 
 def _probe(docker: Docker, foreign: Sequence[Platform]) -> list[Platform]:
-    _load(docker, foreign)
-    outcomes = run_each(foreign, lambda p: _runs(docker, p))
+    loader = _Loader(docker, foreign)
+    outcomes = run_each(foreign, lambda p: _runs(docker, p, loader))
     for o in outcomes:
         if o.error is not None:
             raise o.error
     return [o.item for o in outcomes if not o.value]
 
 
-def _load(docker: Docker, platforms: Sequence[Platform]) -> None:
-    """The probe images, loaded into the engine unless all are there already (under
-    dockerma's own repository name: no image of the user's is touched)."""
-    tags = [exit_elf.tag(p) for p in platforms]
-    if docker.run("image", "inspect", "--format", "{{.Id}}", *tags).returncode == 0:
-        return
-    res = docker.run("load", "--quiet", input=exit_elf.image_tar(platforms))
-    if res.returncode != 0:
-        raise DockermaError(
-            "cannot load dockerma's emulation probe into the docker engine: "
-            f"{_last_line(res.stderr or res.stdout)}; check that the engine accepts `docker load`"
-        )
+class _Loader:
+    """Loads the probe images into the engine, once, for the first probe that finds its image
+    missing (a warm engine needs no call for it)."""
+
+    def __init__(self, docker: Docker, platforms: Sequence[Platform]):
+        self._docker = docker
+        self._platforms = list(platforms)
+        self._lock = threading.Lock()
+        self._done = False
+
+    def load(self) -> None:
+        """The probe images, loaded unless all are there already (under dockerma's own
+        repository name: no image of the user's is touched)."""
+        with self._lock:
+            if self._done:
+                return
+            tags = [exit_elf.tag(p) for p in self._platforms]
+            if self._docker.run("image", "inspect", "--format", "{{.Id}}", *tags).returncode:
+                res = self._docker.run("load", "--quiet", input=exit_elf.image_tar(self._platforms))
+                if res.returncode != 0:
+                    raise DockermaError(
+                        "cannot load dockerma's emulation probe into the docker engine: "
+                        f"{_last_line(res.stderr or res.stdout)}; check that the engine accepts "
+                        "`docker load`"
+                    )
+            self._done = True
 
 
-def _runs(docker: Docker, platform: Platform) -> bool:
-    res = docker.run(
+def _runs(docker: Docker, platform: Platform, loader: _Loader) -> bool:
+    """Whether the probe of platform runs; its image loaded first when it is not there."""
+    argv = (
         "run",
         "--rm",
-        # never a pull: a probe image that went missing must not be looked for on Docker Hub
+        # never a pull: a missing probe image is loaded, never looked for on Docker Hub
         "--pull",
         "never",
         "--network",
@@ -149,9 +164,12 @@ def _runs(docker: Docker, platform: Platform) -> bool:
         "--platform",
         str(platform),
         exit_elf.tag(platform),
-        timeout=TIMEOUT,
     )
-    return res.returncode == 0
+    res = docker.run(*argv, timeout=TIMEOUT)
+    if res.returncode == 0 or "exec format error" in res.stderr + res.stdout:
+        return res.returncode == 0
+    loader.load()  # most likely not loaded yet ("No such image"); else the retry fails too
+    return docker.run(*argv, timeout=TIMEOUT).returncode == 0
 
 
 def _last_line(text: str) -> str:

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING
 
 from dockerma.core.platforms import Platform
 from dockerma.core.references import ImageRef
-from dockerma.engine import builders, probe
+from dockerma.engine import builders, buildx, probe
 from dockerma.engine.docker import Docker, terminate_children
-from dockerma.errors import DockermaError
+from dockerma.errors import DockermaError, UsageError
 from dockerma.flows import bake, checks, metadata, notices, pinning, plan, smoke, summary
 from dockerma.flows.inputs import Inputs, Request, make_tmp
 from dockerma.flows.inputs import read as read_inputs
@@ -66,7 +66,7 @@ def run(docker: Docker, request: Request) -> int:
     )
     b = _Build(request, inputs, engines, registry, out)
     try:
-        pinned = _pin_bases(b)
+        pinned = _checked_bases(b)
         out.set_labels([p.suffix for p in inputs.targets])
         with _workdir(out, docker.options.debug) as tmp, _stopping_children():
             plans = [plan.make(inputs, request, engines[p], p, pinned, tmp) for p in inputs.targets]
@@ -91,10 +91,42 @@ def _connect(
         out.warn(warning)
     for p, engine in engines.items():
         checks.builder(engine.info, [p], request.args)
-    # inject runs foreign shells through the cross-build image's QEMU, not binfmt_misc.
-    if not request.dry_run and request.inject is None:
-        checks.emulation(engines, request.args)
+    engines = _buildx_builder(docker, request, info, engines)
     return info, engines
+
+
+def _buildx_builder(
+    docker: Docker,
+    request: Request,
+    info: probe.EngineInfo,
+    engines: dict[Platform, builders.Engine],
+) -> dict[Platform, builders.Engine]:
+    """The local engine's buildx builder (--builder NAME, BUILDX_BUILDER, `docker buildx
+    use`), and its driver: any but docker's own needs --load (see plan.make)."""
+    if not info.buildkit:
+        if request.buildx_builder:
+            raise UsageError(
+                f"--builder {request.buildx_builder} names a buildx builder, but this docker "
+                "uses the legacy builder; install the buildx plugin (docker-buildx), or use "
+                "--builder ARCH=ENDPOINT to build an architecture on another engine"
+            )
+        return engines
+    found = buildx.find(docker, request.buildx_builder)
+    return {p: replace(e, builder=found) if e.local else e for p, e in engines.items()}
+
+
+def _checked_bases(b: _Build) -> dict[tuple[str, Platform], str]:
+    """The base images pinned, while every engine is asked whether it runs the platforms it
+    builds (checks.emulation: containers, a second or so); its refusal comes first."""
+    request = b.request
+    # inject runs foreign shells through the cross-build image's QEMU, not binfmt_misc.
+    asking = not request.dry_run and request.inject is None
+    emulation = start(checks.emulation, b.engines) if asking else None
+    try:
+        return _pin_bases(b)
+    finally:
+        if emulation is not None:
+            emulation.result()
 
 
 def _pin_bases(b: _Build) -> dict[tuple[str, Platform], str]:
@@ -315,6 +347,8 @@ def _report(archs: Sequence[Arch], lookups: Lookups | None, b: _Build) -> None:
     request = b.request
     remote = bool(request.builder_specs) or any(not e.local for e in b.engines.values())
     summary.table(b.out, archs, bool(b.inputs.smokes), remote)
+    for note in summary.builders([e.builder for e in b.engines.values() if e.builder]):
+        b.out.info(note)
     failed = [a for a in archs if not a.ok]
     if failed and lookups is not None:
         lookups.settle()  # none of its reads may log after the error line

@@ -8,6 +8,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
+from dockerma.core import build_options
 from dockerma.core.platforms import Platform
 from dockerma.engine import builders, images, probe
 from dockerma.engine import emulation as emulation_
@@ -43,7 +44,7 @@ def builder(info: probe.EngineInfo, targets: Sequence[Platform], args: BuildArgs
         return
     for arg in args.passthrough:
         name = arg.split("=", 1)[0]
-        if name in BUILDKIT_ONLY:
+        if name in BUILDKIT_ONLY or name in build_options.BUILDX_ONLY:
             raise UsageError(
                 f"{name} needs BuildKit, but this docker uses the legacy builder; install the "
                 "buildx plugin (docker-buildx) and unset DOCKER_BUILDKIT=0, or drop the option"
@@ -59,10 +60,9 @@ def builder(info: probe.EngineInfo, targets: Sequence[Platform], args: BuildArgs
         )
 
 
-def emulation(engines: Mapping[Platform, builders.Engine], args: BuildArgs) -> None:
+def emulation(engines: Mapping[Platform, builders.Engine]) -> None:
     """Refuse, before any build, a platform that its engine cannot run: every engine is
     asked once (dockerma.engine.emulation), the engines in parallel."""
-    name = _builder_name(args.passthrough)
     by_engine: dict[str, list[Platform]] = {}
     for p, engine in engines.items():
         by_engine.setdefault(engine.endpoint, []).append(p)
@@ -70,12 +70,12 @@ def emulation(engines: Mapping[Platform, builders.Engine], args: BuildArgs) -> N
 
     def ask(endpoint: str) -> emulation_.Answer:
         engine = first[endpoint]
+        builder = engine.builder
         return emulation_.unrunnable(
             engine.docker,
             engine.info.platform,
             by_engine[endpoint],
-            buildkit=engine.info.buildkit,
-            builder_name=name,
+            builder=(builder.name, builder.driver) if builder is not None else None,
         )
 
     for o in run_each(list(by_engine), ask):
@@ -89,17 +89,6 @@ def emulation(engines: Mapping[Platform, builders.Engine], args: BuildArgs) -> N
             raise DockermaError(
                 emulation_.hint(o.value.missing[0], _engine_name(engine), inject, o.value.builder)
             )
-
-
-def _builder_name(passthrough: Sequence[str]) -> str | None:
-    """docker's own `--builder NAME` (buildx's builder), the last one given."""
-    name = None
-    for i, arg in enumerate(passthrough):
-        if arg == "--builder" and i + 1 < len(passthrough):
-            name = passthrough[i + 1]
-        elif arg.startswith("--builder="):
-            name = arg.partition("=")[2]
-    return name
 
 
 def _engine_name(engine: builders.Engine) -> str:

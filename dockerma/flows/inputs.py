@@ -37,6 +37,7 @@ class Request:
     no_smoke_test: bool = False
     smoke_timeout: float = 120.0
     builder_specs: Sequence[str] = ()
+    buildx_builder: str | None = None  # --builder NAME: buildx's, passed on to docker
     insecure: bool = False
 
     @property

@@ -12,6 +12,7 @@ from dockerma.core import dockerfile, outputs
 from dockerma.core.platforms import Platform
 from dockerma.core.references import ImageRef
 from dockerma.engine import builders
+from dockerma.engine.buildx import Builder
 from dockerma.engine.docker import display
 from dockerma.errors import DockermaError
 from dockerma.flows import smoke
@@ -102,9 +103,7 @@ def make(
     iidfile = tmp / f"iid.{target.suffix}"
     per_arch = tuple(str(t.suffixed(target.suffix)) for t in inputs.tags)
     dests = outputs.per_arch(args.passthrough, target)
-    # -o to files with -t: the tagged image is loaded too (buildx exports to both), so that
-    # its tags exist and are checked; without -t only the files are written.
-    load = dests.exports_files and not dests.loads_image and bool(per_arch or inputs.smokes)
+    load, image = _load(dests, engine.builder, bool(per_arch or inputs.smokes))
     argv = (
         "build",
         *wide,
@@ -113,14 +112,26 @@ def make(
         *([] if dests.iidfile_refused else ["--iidfile", str(iidfile)]),
         *_progress(engine.info.buildkit, args.passthrough, quiet=args.quiet),
         *_auto_args(inputs.df, args, target, engine.info.platform),
+        *(["--builder", engine.builder.name] if engine.builder and engine.builder.name else []),
         *[x for t in per_arch for x in ("-t", t)],
         *(["--load"] if load else []),
         *dests.args,
         str(inputs.context),
     )
     user_iidfile = outputs.per_file(args.iidfile, target) if args.iidfile else None
-    image = dests.loads_image or load
     return Plan(target, path, argv, iidfile, per_arch, engine, stand_in, image, user_iidfile)
+
+
+def _load(dests: outputs.Destinations, builder: Builder | None, tagged: bool) -> tuple[bool, bool]:
+    """Whether to add --load, and whether an image lands in the engine (to check, smoke-test
+    and push). Without -o the user wants the image; with -o to files too when tagged (buildx
+    exports to both, 0.13+); without -t and with -o only the files. buildx's docker driver
+    leaves the image in the engine by itself; any other driver only with --load."""
+    wanted = not dests.outputs or tagged
+    own = builder is None or builder.loads_itself
+    there = dests.loads_image if own else dests.loads_with_any_driver
+    load = wanted and not there
+    return load, there or load
 
 
 def _platform_option(

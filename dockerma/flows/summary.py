@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from dockerma.engine.buildx import Builder
 from dockerma.errors import DockermaError
 from dockerma.flows.results import Arch
 from dockerma.output import Output
@@ -32,6 +33,18 @@ def table(out: Output, archs: Sequence[Arch], with_smoke: bool, with_engine: boo
         rows.append(row)
     out.info("")
     out.table(headers, rows)
+
+
+def builders(found: Sequence[Builder]) -> list[str]:
+    """A line for each buildx builder whose driver keeps its images (see plan._load)."""
+    lines = []
+    for b in dict.fromkeys(found):
+        if not b.loads_itself:
+            lines.append(
+                f"buildx builder {b.described} ({b.driver} driver): each image was loaded "
+                "into the engine with --load"
+            )
+    return lines
 
 
 def failure(failed: Sequence[Arch], total: int, pushing: bool) -> DockermaError:

@@ -155,3 +155,26 @@ def test_an_engine_without_a_handler_is_named_before_anything_is_built(
     for suffix in ("amd64", "s390x"):
         listed = engine.docker("image", "inspect", f"{name}:v1-{suffix}", check=False)
         assert listed.returncode != 0
+
+
+def test_a_context_over_ssh_with_no_binfmt_on_the_client(
+    classic: Engine, ssh_host: str, tmp_path: Path
+) -> None:
+    """A docker context naming the ssh engine, in a client config of its own (--config), and
+    a client that sees no binfmt_misc: the engine's handlers are what counts."""
+    config = tmp_path / "docker-config"
+    config.mkdir()
+    classic.docker(
+        "--config", str(config), "context", "create", "dm-ssh", "--docker", f"host={ssh_host}"
+    )
+    ctx = write(tmp_path / "ctx", DOCKERFILE.format(archs="amd64,arm64,arm", base=classic.base))
+    name = classic.name_for("ssh-context")
+    res = _hidden(
+        classic, sys.executable, "-m", "dockerma", "--config", str(config), "--context", "dm-ssh",
+        "build", "-t", f"{name}:v1", str(ctx),
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr + res.stdout
+    for suffix, machine in MACHINE.items():
+        ref = f"{name}:v1-{suffix}"
+        out = classic.docker("-H", ssh_host, "run", "--rm", "--platform", PLATFORM[suffix], ref)
+        assert out.stdout.strip() == machine
