@@ -183,7 +183,7 @@ def test_a_native_builder_is_asked_too(
     assert probe[:2] == ["--host", "ssh://ci@arm-box"]
 
 
-def test_inject_and_dry_run_ask_nothing(
+def test_dry_run_asks_nothing(
     fake_docker: FakeDocker, run_dockerma: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _context(tmp_path, "amd64,arm64")
