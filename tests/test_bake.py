@@ -171,3 +171,38 @@ def test_dry_run_shows_the_bake_with_secrets_masked(
     definition = json.loads(shown[shown.index("{") : shown.rindex("}") + 1])
     assert definition["target"]["386"]["args"] == {"V": "1"}
     assert [c[0] for c in fake_docker.calls()] == ["info"]  # nothing built
+
+
+MANIFEST = "sha256:" + "c" * 64
+OTHER = "sha256:" + "d" * 64
+
+
+@pytest.mark.parametrize(
+    ("line", "found"),
+    [
+        (f"#20 exporting manifest {MANIFEST} done", True),
+        (f"#20 exporting manifest {MANIFEST} 0.0s done", True),
+        (f"#20 exporting manifest list {MANIFEST} 0.0s done", False),
+        (f"#20 exporting attestation manifest {MANIFEST} 0.0s done", False),
+        (f"#9 0.215 exporting manifest {MANIFEST} done", False),  # a RUN step's own output
+        (f"#20 exporting manifest {MANIFEST[:-1]} done", False),
+    ],
+)
+def test_the_exporters_manifest_line(line: str, found: bool) -> None:
+    from dockerma.flows import bake
+
+    assert bool(bake._MANIFEST.fullmatch(line)) is found
+
+
+def test_what_bake_said_of_an_image() -> None:
+    from dockerma.flows import bake
+
+    entry = {"containerimage.digest": ID["amd64"], "containerimage.config.digest": ID["386"]}
+    # containerd store: the id is the list, the image its one manifest named in the progress
+    assert bake.baked(entry, True, [MANIFEST]) == bake.Baked(ID["amd64"], MANIFEST)
+    assert bake.baked(entry, True, [MANIFEST, MANIFEST]).own_digest == MANIFEST
+    assert bake.baked(entry, True, [MANIFEST, OTHER]).own_digest == ""  # two exporters
+    assert bake.baked(entry, True, []).own_digest == ""  # a progress without lines
+    # classic store: the image id is the config digest
+    assert bake.baked(entry, False, [MANIFEST]) == bake.Baked(ID["386"], ID["386"])
+    assert bake.baked({"containerimage.digest": "not a digest"}, True, []).image_id == ""

@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from dockerma.core import bakefile
+from dockerma.core.manifests import valid_digest
 from dockerma.core.masking import SECRET_NAME, mask_urls, secret_values
 from dockerma.core.platforms import Platform
 from dockerma.engine.docker import display
@@ -101,12 +104,40 @@ def argv(
     return out
 
 
-def image_id(entry: Mapping[str, Any], containerd_store: bool) -> str:
-    """A target's image id from bake's metadata: on the containerd store the image's
-    manifest (list) digest, on the classic store its config digest, as `docker images` shows."""
-    key = "containerimage.digest" if containerd_store else "containerimage.config.digest"
-    value = entry.get(key)
-    return value if isinstance(value, str) else ""
+@dataclass(frozen=True)
+class Baked:
+    """What bake said of one target's image."""
+
+    image_id: str  # as `docker images` shows it ("" when its outputs made no image)
+    # The digest of the image itself where bake names it: on the classic store its config
+    # digest (the image id), on the containerd store the image manifest inside the list the
+    # image id names; "" when unknown. It tells a rebuild of what the registry holds
+    # (flows.lookups): on the containerd store the list's digest changes with every build,
+    # as its provenance attestation records the build's time, while the image stays the same.
+    own_digest: str
+
+
+# The exporter's line for the image manifest it wrote (`#20 exporting manifest sha256:… done`,
+# BuildKit 0.13-0.25); not the list's or the attestation's, nor a RUN step's output, which
+# BuildKit prints after the step's time (`#9 0.215 …`).
+_MANIFEST = re.compile(r"#\d+ exporting manifest (sha256:[0-9a-f]{64})(?: [0-9.]+s)? done")
+
+
+def baked(entry: Mapping[str, Any], containerd_store: bool, manifests: Sequence[str]) -> Baked:
+    """A target's image from bake's metadata and the image manifests its progress named: its
+    id (on the containerd store the image's manifest list digest, on the classic store its
+    config digest, as `docker images` shows) and its own digest (see Baked)."""
+
+    def text(key: str) -> str:
+        value = entry.get(key)
+        return value if isinstance(value, str) and valid_digest(value) else ""
+
+    if not containerd_store:
+        config = text("containerimage.config.digest")
+        return Baked(config, config)
+    # One image manifest, or none is known (two exporters, a progress mode without lines).
+    own = manifests[0] if len(set(manifests)) == 1 else ""
+    return Baked(text("containerimage.digest"), own)
 
 
 def show(out: Output, plans: Sequence[Plan], jobs: int | None, environ: Mapping[str, str]) -> None:
@@ -125,9 +156,9 @@ def show(out: Output, plans: Sequence[Plan], jobs: int | None, environ: Mapping[
     out.info("")
 
 
-def build(plans: Sequence[Plan], out: Output, tmp: Path) -> dict[Platform, str] | None:
-    """Every plan built in one bake: each platform's image id ("" when its outputs made no
-    image). None when bake cannot take these plans or stopped at a failure; the caller then
+def build(plans: Sequence[Plan], out: Output, tmp: Path) -> dict[Platform, Baked] | None:
+    """Every plan built in one bake: each platform's image (an empty id when its outputs made
+    no image). None when bake cannot take these plans or stopped at a failure; the caller then
     builds each architecture on its own."""
     made = _targets(plans)
     if made is None:
@@ -137,10 +168,14 @@ def build(plans: Sequence[Plan], out: Output, tmp: Path) -> dict[Platform, str] 
     definition, metadata = tmp / "bake.json", tmp / "bake-metadata.json"
     definition.write_text(json.dumps(bakefile.definition(targets), indent=1), encoding="utf-8")
     lines = bakefile.Lines(frozenset(targets))
+    exported: dict[str, list[str]] = {name: [] for name in targets}
 
     def on_line(line: str) -> None:
         target = lines.target_of(line)
         if target is not None:
+            manifest = _MANIFEST.fullmatch(line.strip())
+            if manifest:
+                exported[target].append(manifest.group(1))
             out.line(target, line)
         elif line.strip():
             out.info(line)
@@ -158,11 +193,12 @@ def build(plans: Sequence[Plan], out: Output, tmp: Path) -> dict[Platform, str] 
         return None
     entries = json.loads(metadata.read_text(encoding="utf-8") or "{}")
     metadata.unlink()  # older buildx write the provenance, build args included, into it
-    ids: dict[Platform, str] = {}
+    images: dict[Platform, Baked] = {}
     for plan in plans:
         suffix = plan.platform.suffix
-        ids[plan.platform] = image_id(entries.get(suffix) or {}, engine.info.containerd_store)
+        image = baked(entries.get(suffix) or {}, engine.info.containerd_store, exported[suffix])
+        images[plan.platform] = image
         for name in iidfiles[suffix]:
-            if ids[plan.platform]:
-                Path(name).write_text(ids[plan.platform], encoding="utf-8")
-    return ids
+            if image.image_id:
+                Path(name).write_text(image.image_id, encoding="utf-8")
+    return images

@@ -184,10 +184,13 @@ class _RegistryReadAhead:
         self._args = (registry, tags, targets)
         self._lock = threading.Lock()
         self._started: tuple[float, Lookups] | None = None
+        self._resolve = False
 
-    def start(self) -> None:
-        """Start the reads, unless a build started them already."""
+    def start(self, *, resolve: bool = False) -> None:
+        """Start the reads, unless a build started them already (resolve: see Lookups; the
+        bake's images have known config digests)."""
         with self._lock:
+            self._resolve = self._resolve or resolve
             if self._started is None:
                 self._started = (time.monotonic(), self._lookups())
 
@@ -205,7 +208,7 @@ class _RegistryReadAhead:
     def _lookups(self) -> Lookups:
         from dockerma.flows import lookups  # see the class docstring
 
-        return lookups.Lookups(*self._args)
+        return lookups.Lookups(*self._args, resolve=self._resolve)
 
 
 def _build_all(plans: Sequence[Plan], b: _Build) -> tuple[list[Arch], Lookups | None]:
@@ -218,7 +221,7 @@ def _build_all(plans: Sequence[Plan], b: _Build) -> tuple[list[Arch], Lookups | 
     # _RegistryReadAhead), and are collected once the builds are over.
     ahead = _RegistryReadAhead(b.registry, inputs.tags, inputs.targets) if request.push else None
     started = time.monotonic()
-    baked = _bake(plans, b)
+    baked = _bake(plans, b, ahead)
     build = functools.partial(
         _build_arch,
         out=b.out,
@@ -243,20 +246,29 @@ def _build_all(plans: Sequence[Plan], b: _Build) -> tuple[list[Arch], Lookups | 
     return archs, lookups
 
 
-def _bake(plans: Sequence[Plan], b: _Build) -> dict[Platform, str] | None:
-    """On BuildKit, every architecture in one bake (see flows/bake): the image ids; None when
-    the plans are built one by one instead."""
+def _bake(
+    plans: Sequence[Plan], b: _Build, ahead: _RegistryReadAhead | None
+) -> dict[Platform, bake.Baked] | None:
+    """On BuildKit, every architecture in one bake (see flows/bake): the images; None when
+    the plans are built one by one instead. push's registry reads start with the bake: a warm
+    bake takes a few tenths of a second, and they are ready when it ends (after a longer one
+    they are read again, see _RegistryReadAhead)."""
     if not bake.usable(plans, b.request.jobs, os.environ):
         return None
+    if ahead is not None:
+        ahead.start(resolve=True)
     return bake.build(plans, b.out, plans[0].iidfile.parent)
 
 
 def _known(lookups: Lookups | None, engines: Engines, a: Arch) -> Platform | None:
-    # A warm rebuild of what the registry holds: its config there (checked against the image
-    # id, the config digest on the classic store) tells the platform without a docker call.
-    if lookups is None or engines[a.platform].info.containerd_store:
+    # A warm rebuild of what the registry holds: its config there (the image's own: the
+    # image id is the config digest on the classic store; on the containerd store the image
+    # manifest bake named) tells the platform without a docker call.
+    containerd = engines[a.platform].info.containerd_store
+    digest = a.own_digest if containerd else a.own_digest or a.image_id
+    if lookups is None or not digest:
         return None
-    return lookups.own_platform(a.platform, a.image_id)
+    return lookups.own_platform(a.platform, digest)
 
 
 def _build_arch(
@@ -268,7 +280,7 @@ def _build_arch(
     check: bool,
     ahead: _RegistryReadAhead | None,
     notice: notices.OncePerRun,
-    baked: Mapping[Platform, str],
+    baked: Mapping[Platform, bake.Baked],
     started: float,
 ) -> Arch:
     """One architecture's build (unless baked: its image id from the bake that started at
@@ -278,10 +290,11 @@ def _build_arch(
     built = Built(plan.platform, plan.tags, engine=engine.endpoint, docker=engine.docker)
     checked = Checked()
     try:
-        image_id = baked.get(plan.platform)
-        if image_id is None:
-            image_id = _docker_build(plan, out, notice)
-        built = replace(built, image_id=image_id)
+        image = baked.get(plan.platform)
+        if image is None:
+            built = replace(built, image_id=_docker_build(plan, out, notice))
+        else:
+            built = replace(built, image_id=image.image_id, own_digest=image.own_digest)
     except (DockermaError, OSError) as e:
         built = replace(built, error=str(e))
     else:

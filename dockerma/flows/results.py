@@ -57,6 +57,9 @@ class Built:
     docker: Docker = field(default_factory=Docker)  # the engine that has the image
     image_id: str = ""  # as the --iidfile gave it
     error: str = ""
+    # the image's own digest where the build said (flows.bake.Baked), else ""; on the
+    # containerd store it tells a rebuild of what the registry holds (see flows.lookups)
+    own_digest: str = ""
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,10 @@ class Arch:
     @property
     def image_id(self) -> str:
         return self.checked.image_id or self.built.image_id
+
+    @property
+    def own_digest(self) -> str:
+        return self.built.own_digest
 
     @property
     def engine(self) -> str:
@@ -142,6 +149,7 @@ class Arch:
             actual=self.actual,
             docker=self.docker,
             smoke=list(self.smoke),
+            own_digest=self.own_digest,
         )
 
 
@@ -159,6 +167,7 @@ class ArchResult:
     engine: str = "local"  # the builder endpoint, or local
     actual: Platform | None = None  # what the image's own config says it is
     docker: Docker = field(default_factory=Docker)  # the engine that has the image
+    own_digest: str = ""  # as Built.own_digest: "" when unknown
 
     @property
     def ok(self) -> bool:

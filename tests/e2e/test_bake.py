@@ -106,3 +106,41 @@ CMD ["cat", "/m"]
     for tag in ("v1", "v1-amd64", "v1-arm"):
         with pytest.raises(urllib.error.HTTPError):
             registry_get(f"{name}:{tag}")
+
+
+def test_a_warm_rebuild_pushes_nothing(buildkit: Engine, tmp_path, registry_get) -> None:
+    """On the containerd store every build makes a new per-arch index (its provenance
+    attestation records the build's time) of an unchanged image: a warm `build --push` finds
+    that image in the registry's index by the manifest bake named, pushes nothing and keeps
+    the list; a changed image is pushed."""
+    dockerfile = "# dockerma archs:amd64,arm64,arm\nFROM {base}\nRUN echo {word} > /w\n"
+    ctx = write(tmp_path / "ctx", dockerfile.format(base=buildkit.base, word="one"))
+    name = buildkit.name_for("warm-bake")
+    first = buildkit.dockerma("build", "--push", "-t", f"{name}:v1", str(ctx))
+    assert first.returncode == 0, first.stderr + first.stdout
+    listed = registry_get(f"{name}:v1")
+    tags = {s: registry_get(f"{name}:v1-{s}") for s in MACHINE}
+    again = buildkit.dockerma("build", "--push", "-t", f"{name}:v1", str(ctx))
+    assert again.returncode == 0, again.stderr + again.stdout
+    assert "The push refers to repository" not in again.stdout, again.stdout
+    for suffix in MACHINE:
+        assert f"{name}:v1-{suffix}: already in the registry" in again.stdout, again.stdout
+        assert registry_get(f"{name}:v1-{suffix}") == tags[suffix]
+        # the local image is the new build's index, not the registry's
+        assert buildkit.inspect(f"{name}:v1-{suffix}")["Id"] != tags[suffix][1]
+    assert registry_get(f"{name}:v1") == listed
+    assert listed[1] in again.stdout
+    # a changed image is pushed, and the list points at it
+    write(ctx, dockerfile.format(base=buildkit.base, word="two"))
+    changed = buildkit.dockerma("build", "--push", "-t", f"{name}:v1", str(ctx))
+    assert changed.returncode == 0, changed.stderr + changed.stdout
+    assert changed.stdout.count("The push refers to repository") == 3, changed.stdout
+    assert "already in the registry" not in changed.stdout
+    doc, _ = registry_get(f"{name}:v1")
+    entries = {m["platform"]["architecture"]: m["digest"] for m in doc["manifests"]}
+    assert sorted(entries) == sorted(MACHINE)
+    for suffix in MACHINE:  # (the suffixes are the architectures here)
+        pushed, digest = registry_get(f"{name}:v1-{suffix}")
+        assert digest != tags[suffix][1]
+        assert entries[suffix] in {d["digest"] for d in pushed.get("manifests", [])} | {digest}
+        assert buildkit.run(PLATFORM[suffix], f"{name}:v1-{suffix}", "cat", "/w") == "two"
