@@ -322,3 +322,48 @@ def test_the_builder_named_by_docker_build_builder_is_asked(
         "cannot build linux/s390x: it runs linux/arm64, linux/arm/v7, linux/arm/v6;"
     ), res.err
     assert not [c for c in fake_docker.calls() if c[0] == "build"]
+
+
+def test_early_probes_answer_for_the_engine(fake_docker: FakeDocker) -> None:
+    """Probes started before docker info answered (this machine's platform as the guess):
+    their answers are used, each foreign target is run once, and one the guess left out
+    (the engine is an arm64 one: amd64 is foreign to it) is probed then."""
+    fake_docker.script(
+        [{"match": ["run", "linux/s390x"], "exit": 1, "stderr": "exec format error"}]
+    )
+    targets = [Platform.parse(p) for p in ("amd64", "arm64", "s390x")]
+    early = emulation.early(Docker(), targets)
+    assert early is not None
+    arm64 = Platform.parse("arm64")
+    answer = emulation.unrunnable(early.docker, arm64, targets, early=early)
+    assert answer.missing == (Platform.parse("s390x"),)
+    # arm64 (probed early, native to this engine) is not asked about; amd64 is, once
+    assert sorted(_probes(fake_docker)) == ["linux/amd64", "linux/arm64", "linux/s390x"]
+
+
+def test_early_probes_of_another_engine_are_not_taken(fake_docker: FakeDocker) -> None:
+    targets = [Platform.parse("arm64")]
+    early = emulation.early(Docker(), targets)
+    assert early is not None
+    early.settle()
+    other = Docker(GlobalOptions(hosts=("ssh://me@box",)))
+    assert emulation.unrunnable(other, AMD64, targets, early=early).missing == ()
+    hosts = [c[:2] == ["--host", "ssh://me@box"] for c in fake_docker.calls() if "run" in c]
+    assert hosts == [False, True]  # the early probe, then the other engine's own
+
+
+def test_build_probes_beside_docker_info(
+    fake_docker: FakeDocker, run_dockerma: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The probes start without waiting for docker info: with an engine that does not answer
+    they were already sent, and the error is still docker info's one line."""
+    _context(tmp_path, "amd64,arm64,s390x")
+    monkeypatch.chdir(tmp_path)
+    down = "Cannot connect to the Docker daemon at unix:///var/run/docker.sock\n"
+    fake_docker.script([{"match": ["info"], "exit": 1, "stderr": down}])
+    res = run_dockerma("build", "-t", "app:v1", "ctx")
+    assert res.code == 1
+    lines = res.err.strip().splitlines()
+    assert len(lines) == 1 and "the docker engine does not answer" in lines[0], res.err
+    assert sorted(_probes(fake_docker)) == ["linux/arm64", "linux/s390x"]
+    assert not [c for c in fake_docker.calls() if c[0] == "build"]
