@@ -19,15 +19,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from concurrent.futures import Future, wait
 from dataclasses import dataclass
 
 from dockerma.core import exit_elf
-from dockerma.core.platforms import Platform, host_platform
+from dockerma.core.platforms import Platform
 from dockerma.engine.docker import Docker
 from dockerma.engine.probe import runs_natively
 from dockerma.errors import DockermaError
-from dockerma.parallel import run_each, start
+from dockerma.parallel import run_each
 
 # A probe runs in well under a second; a stalled engine must not hold the run for long.
 TIMEOUT = 60.0
@@ -60,49 +59,18 @@ class Answer:
     builder: Builder | None = None
 
 
-class Early:
-    """Probes started beside the run's `docker info`, before the engine has said what it is:
-    one for each target foreign to this machine, the likeliest guess of the engine's own
-    platform (the probes cost a container each, ~0.2-0.3 s, and would otherwise only start
-    once `docker info` has answered). unrunnable takes their answers for the targets foreign
-    to the engine and probes any other; one for a target the engine runs natively (a wrong
-    guess: an engine elsewhere) goes unused. Either way each target's answer is the engine's.
-    """
-
-    def __init__(self, docker: Docker, platforms: Sequence[Platform]) -> None:
-        self.docker = docker
-        loader = _Loader(docker, platforms)
-        self._runs = {p: start(_runs, docker, p, loader) for p in platforms}
-
-    def answer(self, p: Platform) -> Future[bool] | None:
-        return self._runs.get(p)
-
-    def settle(self) -> None:
-        """Wait for every probe, its outcome unused (the run stops before the check)."""
-        wait(self._runs.values())
-
-
-def early(docker: Docker, targets: Sequence[Platform]) -> Early | None:
-    """Early probes (see Early) for the targets foreign to this machine; None when none is."""
-    machine = host_platform()
-    foreign = [p for p in targets if not runs_natively(p, machine) and exit_elf.supported(p)]
-    return Early(docker, foreign) if foreign else None
-
-
 def unrunnable(
     docker: Docker,
     engine: Platform,
     targets: Sequence[Platform],
     *,
     builder: tuple[str, str] | None = None,
-    early: Early | None = None,
 ) -> Answer:
     """The targets the engine (or its buildx builder) runs neither natively nor under
     emulation: one probe container each, in parallel, for every target foreign to the engine.
 
     builder: the buildx builder in use, (name, driver) as dockerma.engine.buildx found it; one
-    whose BuildKit runs elsewhere is asked for its platforms instead. early: probes of this
-    engine already under way (see Early).
+    whose BuildKit runs elsewhere is asked for its platforms instead.
     """
     foreign = [p for p in targets if not runs_natively(p, engine) and exit_elf.supported(p)]
     if not foreign:
@@ -112,9 +80,7 @@ def unrunnable(
         if listed is not None and listed.remote:
             missing = [p for p in foreign if not any(p.matches(q) for q in listed.platforms)]
             return Answer(tuple(missing), listed)
-    return Answer(
-        tuple(_probe(docker, foreign, early if early and early.docker is docker else None))
-    )
+    return Answer(tuple(_probe(docker, foreign)))
 
 
 def inspect_builder(docker: Docker, name: str | None) -> Builder | None:
@@ -148,21 +114,13 @@ def parse_inspect(text: str) -> Builder:
     return Builder(name, driver, tuple(platforms))
 
 
-def _probe(docker: Docker, foreign: Sequence[Platform], early: Early | None) -> list[Platform]:
-    started = {p: f for p in foreign if early and (f := early.answer(p)) is not None}
-    rest = [p for p in foreign if p not in started]
-    loader = _Loader(docker, rest)
-    outcomes = {o.item: o for o in run_each(rest, lambda p: _runs(docker, p, loader))}
-    runs: dict[Platform, bool] = {}
-    for p in foreign:  # the first error in the targets' order, whichever probe it came from
-        if p in started:
-            runs[p] = started[p].result()
-            continue
-        o = outcomes[p]
+def _probe(docker: Docker, foreign: Sequence[Platform]) -> list[Platform]:
+    loader = _Loader(docker, foreign)
+    outcomes = run_each(foreign, lambda p: _runs(docker, p, loader))
+    for o in outcomes:
         if o.error is not None:
             raise o.error
-        runs[p] = bool(o.value)
-    return [p for p in foreign if not runs[p]]
+    return [o.item for o in outcomes if not o.value]
 
 
 class _Loader:

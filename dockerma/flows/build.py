@@ -8,6 +8,7 @@ import contextlib
 import functools
 import os
 import shutil
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import wait
@@ -16,14 +17,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dockerma.core.platforms import Platform
-from dockerma.engine import builders, buildx, emulation, probe
+from dockerma.core.references import ImageRef
+from dockerma.engine import builders, buildx, probe
 from dockerma.engine.docker import Docker, terminate_children
 from dockerma.errors import DockermaError, UsageError
 from dockerma.flows import bake, checks, metadata, notices, pinning, plan, smoke, summary
 from dockerma.flows.inputs import Inputs, Request, make_tmp
 from dockerma.flows.inputs import read as read_inputs
 from dockerma.flows.plan import Plan
-from dockerma.flows.readahead import RegistryReadAhead
 from dockerma.flows.results import Arch, Built, Checked, Pushed
 from dockerma.output import Output
 from dockerma.parallel import run_each, start
@@ -46,19 +47,12 @@ class _Build:
     engines: Engines
     registry: Registry
     out: Output
-    early: emulation.Early | None = None
 
 
 def run(docker: Docker, request: Request) -> int:
     out = Output(quiet=False)
     inputs = read_inputs(request)
-    early = _early_probes(docker, request, inputs)
-    try:
-        info, engines = _connect(docker, request, inputs, out)
-    except BaseException:
-        if early is not None:
-            early.settle()  # (none of them may outlive the run)
-        raise
+    info, engines = _connect(docker, request, inputs, out)
     if request.insecure and not inputs.tags:
         out.warn("--insecure applies to the registry of the -t tags; without -t it does nothing")
     registry = Registry(
@@ -70,7 +64,7 @@ def run(docker: Docker, request: Request) -> int:
         on_retry=out.warn,
         on_warning=out.warn,
     )
-    b = _Build(request, inputs, engines, registry, out, early)
+    b = _Build(request, inputs, engines, registry, out)
     try:
         pinned = _checked_bases(b)
         out.set_labels([p.suffix for p in inputs.targets])
@@ -85,21 +79,6 @@ def run(docker: Docker, request: Request) -> int:
             return 0
     finally:
         registry.finish()  # the probe upload's cancellation, if still under way
-
-
-def _early_probes(docker: Docker, request: Request, inputs: Inputs) -> emulation.Early | None:
-    """The emulation probes of the local engine, started beside `docker info` (see
-    engine.emulation.Early) when nothing else decides: no native builders, no buildx builder
-    named (one whose BuildKit runs elsewhere answers from its own list), not inject, a build."""
-    if (
-        request.dry_run
-        or request.inject is not None
-        or request.builder_specs
-        or request.buildx_builder
-        or os.environ.get("BUILDX_BUILDER")
-    ):
-        return None
-    return emulation.early(docker, inputs.targets)
 
 
 def _connect(
@@ -142,14 +121,12 @@ def _checked_bases(b: _Build) -> dict[tuple[str, Platform], str]:
     request = b.request
     # inject runs foreign shells through the cross-build image's QEMU, not binfmt_misc.
     asking = not request.dry_run and request.inject is None
-    check = start(checks.emulation, b.engines, b.early) if asking else None
+    emulation = start(checks.emulation, b.engines) if asking else None
     try:
         return _pin_bases(b)
     finally:
-        if check is not None:
-            check.result()
-        elif b.early is not None:
-            b.early.settle()
+        if emulation is not None:
+            emulation.result()
 
 
 def _pin_bases(b: _Build) -> dict[tuple[str, Platform], str]:
@@ -191,6 +168,49 @@ def _stopping_children() -> Iterator[None]:
         raise
 
 
+class _RegistryReadAhead:
+    """push's registry reads (lookups.Lookups), started by the first build that succeeds.
+
+    Earlier, the reads would slow the builds' start; started then, they run while the last
+    builds do, and after a warm build nothing is left to wait for but the push. The push
+    module is imported then too, not before the builds.
+    """
+
+    # Reads older than this when the last build ends are made again: what the registry held
+    # may have changed meanwhile. Fresh ones also tell a warm rebuild's platform (see _known).
+    FRESH_FOR = 1.0  # seconds
+
+    def __init__(self, registry: Registry, tags: Sequence[ImageRef], targets: Sequence[Platform]):
+        self._args = (registry, tags, targets)
+        self._lock = threading.Lock()
+        self._started: tuple[float, Lookups] | None = None
+        self._resolve = False
+
+    def start(self, *, resolve: bool = False) -> None:
+        """Start the reads, unless a build started them already (resolve: see Lookups; the
+        bake's images have known config digests)."""
+        with self._lock:
+            self._resolve = self._resolve or resolve
+            if self._started is None:
+                self._started = (time.monotonic(), self._lookups())
+
+    def collect(self) -> tuple[Lookups | None, bool]:
+        """The reads (made again if stale) once the builds are over, and whether they are
+        fresh; None when no build succeeded."""
+        if self._started is None:
+            return None, False
+        started, lookups = self._started
+        if time.monotonic() - started <= self.FRESH_FOR:
+            return lookups, True
+        lookups.settle()
+        return self._lookups(), False
+
+    def _lookups(self) -> Lookups:
+        from dockerma.flows import lookups  # see the class docstring
+
+        return lookups.Lookups(*self._args, resolve=self._resolve)
+
+
 def _build_all(plans: Sequence[Plan], b: _Build) -> tuple[list[Arch], Lookups | None]:
     """Every build with its checks, at most --jobs at once; a failure fails its architecture
     only. build --push without smoke tests checks every image's platform after the last build,
@@ -198,8 +218,8 @@ def _build_all(plans: Sequence[Plan], b: _Build) -> tuple[list[Arch], Lookups | 
     request, inputs = b.request, b.inputs
     deferred = request.push and not inputs.smokes
     # An explicit step: push's registry reads start when the first build succeeds (see
-    # RegistryReadAhead), and are collected once the builds are over.
-    ahead = RegistryReadAhead(b.registry, inputs.tags, inputs.targets) if request.push else None
+    # _RegistryReadAhead), and are collected once the builds are over.
+    ahead = _RegistryReadAhead(b.registry, inputs.tags, inputs.targets) if request.push else None
     started = time.monotonic()
     baked = _bake(plans, b, ahead)
     build = functools.partial(
@@ -227,12 +247,12 @@ def _build_all(plans: Sequence[Plan], b: _Build) -> tuple[list[Arch], Lookups | 
 
 
 def _bake(
-    plans: Sequence[Plan], b: _Build, ahead: RegistryReadAhead | None
+    plans: Sequence[Plan], b: _Build, ahead: _RegistryReadAhead | None
 ) -> dict[Platform, bake.Baked] | None:
     """On BuildKit, every architecture in one bake (see flows/bake): the images; None when
     the plans are built one by one instead. push's registry reads start with the bake: a warm
     bake takes a few tenths of a second, and they are ready when it ends (after a longer one
-    they are read again, see RegistryReadAhead)."""
+    they are read again, see _RegistryReadAhead)."""
     if not bake.usable(plans, b.request.jobs, os.environ):
         return None
     if ahead is not None:
@@ -258,7 +278,7 @@ def _build_arch(
     request: Request,
     smokes: Sequence[str],
     check: bool,
-    ahead: RegistryReadAhead | None,
+    ahead: _RegistryReadAhead | None,
     notice: notices.OncePerRun,
     baked: Mapping[Platform, bake.Baked],
     started: float,
@@ -358,7 +378,7 @@ def _push(
     archs: Sequence[Arch], lookups: Lookups | None, b: _Build
 ) -> tuple[list[Arch], dict[str, str]]:
     """push's publish, as `dockerma push` does it; each architecture's pushed digest."""
-    from dockerma.flows import publish  # only with --push: see RegistryReadAhead
+    from dockerma.flows import publish  # only with --push: see _RegistryReadAhead
 
     images = {a.platform: a.for_push() for a in archs}
     lists = publish.publish(

@@ -60,12 +60,9 @@ def builder(info: probe.EngineInfo, targets: Sequence[Platform], args: BuildArgs
         )
 
 
-def emulation(
-    engines: Mapping[Platform, builders.Engine], early: emulation_.Early | None = None
-) -> None:
+def emulation(engines: Mapping[Platform, builders.Engine]) -> None:
     """Refuse, before any build, a platform that its engine cannot run: every engine is
-    asked once (dockerma.engine.emulation), the engines in parallel; early: the local
-    engine's probes already under way."""
+    asked once (dockerma.engine.emulation), the engines in parallel."""
     by_engine: dict[str, list[Platform]] = {}
     for p, engine in engines.items():
         by_engine.setdefault(engine.endpoint, []).append(p)
@@ -79,7 +76,6 @@ def emulation(
             engine.info.platform,
             by_engine[endpoint],
             builder=(builder.name, builder.driver) if builder is not None else None,
-            early=early,
         )
 
     for o in run_each(list(by_engine), ask):
