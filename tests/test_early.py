@@ -84,26 +84,18 @@ def test_a_fifo_is_not_read(tmp_path: Path) -> None:
     assert early.probes(None, str(tmp_path), None, {}) == []
 
 
-def _engine_down(
-    fake_docker: FakeDocker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, archs: str
-) -> Path:
-    """A context for archs on an amd64 machine whose engine does not answer: docker info
-    fails, late enough for every probe's fake docker to have logged its call."""
-    ctx = tmp_path / "ctx"
-    ctx.mkdir()
-    (ctx / "Dockerfile").write_text(f"# dockerma archs:{archs}\nFROM scratch\n")
-    monkeypatch.setattr("dockerma.core.platforms._stdlib_platform.machine", lambda: "x86_64")
-    down = "Cannot connect to the Docker daemon at unix:///var/run/docker.sock\n"
-    fake_docker.script([{"match": ["info"], "exit": 1, "stderr": down, "sleep": 1.0}])
-    return ctx
-
-
 def test_build_starts_its_probes_beside_docker_info(
     fake_docker: FakeDocker, run_dockerma: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With an engine that does not answer, the probes were already sent: they do not wait
     for docker info; the error is still docker info's one line, and nothing is built."""
-    ctx = _engine_down(fake_docker, tmp_path, monkeypatch, "amd64,arm64,s390x")
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("# dockerma archs:amd64,arm64,s390x\nFROM scratch\n")
+    monkeypatch.setattr("dockerma.core.platforms._stdlib_platform.machine", lambda: "x86_64")
+    down = "Cannot connect to the Docker daemon at unix:///var/run/docker.sock\n"
+    # (info answers late enough for every probe's fake docker to have logged its call)
+    fake_docker.script([{"match": ["info"], "exit": 1, "stderr": down, "sleep": 1.0}])
     res = run_dockerma("build", "-t", "app:v1", str(ctx))
     assert res.code == 1
     lines = res.err.strip().splitlines()
@@ -124,7 +116,12 @@ def test_no_probe_ahead_where_the_flow_asks_otherwise(
     monkeypatch: pytest.MonkeyPatch,
     options: list[str],
 ) -> None:
-    ctx = _engine_down(fake_docker, tmp_path, monkeypatch, "amd64,arm64")
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("# dockerma archs:amd64,arm64\nFROM scratch\n")
+    monkeypatch.setattr("dockerma.core.platforms._stdlib_platform.machine", lambda: "x86_64")
+    down = "Cannot connect to the Docker daemon at unix:///var/run/docker.sock\n"
+    fake_docker.script([{"match": ["info"], "exit": 1, "stderr": down, "sleep": 1.0}])
     res = run_dockerma("build", *options, "-t", "app:v1", str(ctx))
     assert res.code != 0
     assert not [c for c in fake_docker.calls() if c[0] == "run"]
