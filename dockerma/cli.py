@@ -194,25 +194,9 @@ def build(ctx: click.Context, /, docker_args: Sequence[str], **kwargs: Any) -> N
     kwargs["builder_specs"] = tuple(s for s in specs if "=" in s)
     kwargs["buildx_builder"] = named[-1] if named else None
     _read_ahead(ctx, docker.ENGINE_PROBE)  # runs while the imports below run
-    # (another engine or builder answers for --builder; inject and --dry-run ask nothing)
-    elsewhere = kwargs["builder_specs"] or kwargs["buildx_builder"]
-    if not (kwargs["dry_run"] or kwargs["strategy"] == "inject" or elsewhere):
-        _read_ahead_probes(ctx, args, kwargs["platforms"])
     from dockerma.flows import build as build_mod
 
     ctx.exit(build_mod.run(_docker(ctx), build_mod.Request(args, **kwargs)))
-
-
-def _read_ahead_probes(ctx: click.Context, args: Any, platforms: str | None) -> None:
-    """The emulation probes the build's check will most likely run, started now beside docker
-    info (see engine.early); never an error here, the flow reads the inputs itself."""
-    from dockerma.engine import early
-
-    found: docker.Docker = ctx.obj
-    if found.read_ahead is None:
-        return
-    for call in early.probes(args.file, args.context, platforms, os.environ):
-        found.read_ahead.start(found, *call)
 
 
 def _parse_build(ctx: click.Context, docker_args: Sequence[str]) -> Any:

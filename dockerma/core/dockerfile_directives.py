@@ -95,23 +95,3 @@ def _archs(value: str, where: str) -> tuple[Platform, ...]:
             f"{where} names no architecture; list them, e.g. '# dockerma archs:arm,amd64,arm64:'"
         )
     return tuple(platforms)
-
-
-def head_archs(text: str) -> tuple[Platform, ...] | None:
-    """The platforms of the archs directive among the comments before the first instruction
-    of a Dockerfile's text, or None (none there, or one that is no good): a guess for work
-    started ahead of the Dockerfile's own reading (engine.early), which reports any problem."""
-    for line in text.lstrip("\ufeff").splitlines():
-        stripped = line.strip()
-        if not stripped:
-            continue
-        if not stripped.startswith("#"):
-            return None  # the first instruction
-        match = _DOCKERMA.match(stripped)
-        keyword = _DOCKERMA_KEYWORD.match(match.group(1)) if match else None
-        if keyword and keyword.group(1).lower() == "archs":
-            try:
-                return _archs(keyword.group(2).strip(), "")
-            except DockermaError:
-                return None
-    return None

@@ -126,8 +126,8 @@ class Docker:
     ) -> Result:
         """Run docker, capture both streams; never raises for a non-zero exit."""
         argv = self.argv(args)
-        if input is None:
-            taken = self._take_read_ahead(argv, timeout)
+        if input is None and timeout is None:
+            taken = self._take_read_ahead(argv)
             if taken is not None:
                 return taken
         return process.run_process(argv, env=self.environ(), input=input, timeout=timeout)
@@ -144,8 +144,8 @@ class Docker:
             )
         return res.stdout
 
-    def _take_read_ahead(self, argv: Sequence[str], timeout: float | None = None) -> Result | None:
-        return None if self.read_ahead is None else self.read_ahead.take(argv, timeout)
+    def _take_read_ahead(self, argv: Sequence[str]) -> Result | None:
+        return None if self.read_ahead is None else self.read_ahead.take(argv)
 
     def on_stop(self, *args: str) -> contextlib.AbstractContextManager[None]:
         """While the block runs, an interruption also runs `docker args` once the children

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from dockerma.core import exit_elf
 from dockerma.core.platforms import Platform
 from dockerma.engine.docker import Docker
-from dockerma.engine.probe import emulation_probe, runs_natively
+from dockerma.engine.probe import runs_natively
 from dockerma.errors import DockermaError
 from dockerma.parallel import run_each
 
@@ -153,7 +153,18 @@ class _Loader:
 
 def _runs(docker: Docker, platform: Platform, loader: _Loader) -> bool:
     """Whether the probe of platform runs; its image loaded first when it is not there."""
-    argv = emulation_probe(platform)
+    argv = (
+        "run",
+        "--rm",
+        # never a pull: a missing probe image is loaded, never looked for on Docker Hub
+        "--pull",
+        "never",
+        "--network",
+        "none",
+        "--platform",
+        str(platform),
+        exit_elf.tag(platform),
+    )
     res = docker.run(*argv, timeout=TIMEOUT)
     if res.returncode == 0 or "exec format error" in res.stderr + res.stdout:
         return res.returncode == 0

@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dockerma.core import exit_elf
 from dockerma.core.platforms import Platform, host_platform
 from dockerma.engine.docker import ENGINE_PROBE, Docker
 from dockerma.errors import DockerError, DockermaError
@@ -81,20 +80,3 @@ def runs_natively(target: Platform, engine: Platform) -> bool:
     if target.arch == engine.arch:
         return target.arch != "arm" or target.variant <= (engine.variant or "v7")
     return (engine.arch, target.arch) == ("amd64", "386")
-
-
-def emulation_probe(platform: Platform) -> tuple[str, ...]:
-    """The docker call that tells whether the engine runs platform (engine.emulation): a
-    container of that platform running dockerma's tiny exit(0) program."""
-    return (
-        "run",
-        "--rm",
-        # never a pull: a missing probe image is loaded, never looked for on Docker Hub
-        "--pull",
-        "never",
-        "--network",
-        "none",
-        "--platform",
-        str(platform),
-        exit_elf.tag(platform),
-    )

@@ -161,16 +161,9 @@ class Pending:
             stderr=subprocess.PIPE,
         )
 
-    def result(self, timeout: float | None = None) -> Result:
-        """Its output once it ends; with timeout (seconds from now), killed after that, as
-        run_process does."""
+    def result(self) -> Result:
         try:
-            try:
-                out, err = self.proc.communicate(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                _kill(self.proc)
-                out, err = self.proc.communicate()
-                return Result(-signal.SIGKILL, _decode(out), _decode(err) + "\n(timed out)")
+            out, err = self.proc.communicate()
         finally:
             _done(self.proc)
         return Result(self.proc.returncode, _decode(out), _decode(err))

@@ -38,12 +38,11 @@ class ReadAhead:
         with self._lock:
             self._pending[argv] = pending
 
-    def take(self, argv: Sequence[str], timeout: float | None = None) -> Result | None:
-        """The result of the call started for argv (waiting for it, at most timeout seconds
-        from now, then killed), once; else None."""
+    def take(self, argv: Sequence[str]) -> Result | None:
+        """The result of the call started for argv (waiting for it), once; else None."""
         with self._lock:
             pending = self._pending.pop(tuple(argv), None)
-        return None if pending is None else pending.result(timeout)
+        return None if pending is None else pending.result()
 
     def drop(self) -> None:
         """Stop the calls no one took (a run that ended early, on bad input)."""
