@@ -206,3 +206,37 @@ def test_what_bake_said_of_an_image() -> None:
     # classic store: the image id is the config digest
     assert bake.baked(entry, False, [MANIFEST]) == bake.Baked(ID["386"], ID["386"])
     assert bake.baked({"containerimage.digest": "not a digest"}, True, []).image_id == ""
+
+
+@pytest.mark.parametrize(
+    ("version", "grants"),
+    [
+        ("0.29.1+ds1", True),  # Debian's, as docker info says it
+        ("v0.19.0", True),  # the first to print the fs entitlement block
+        ("v0.20.1-desktop.2", True),
+        ("0.18.0", False),
+        ("0.13.1+ds1", False),  # docker 26's here: "unknown flag: --allow"
+        ("1.0.0", True),
+        ("", False),
+        ("dev", False),
+    ],
+)
+def test_which_buildx_takes_allow_fs(version: str, grants: bool) -> None:
+    from dockerma.flows import bake
+
+    assert bake.grants_fs(version) is grants
+
+
+@pytest.mark.parametrize(("version", "grants"), [("0.29.1+ds1", True), ("0.13.1+ds1", False)])
+def test_the_bake_is_granted_every_path_where_buildx_asks(
+    fake_docker: FakeDocker, run_dockerma: Any, tmp_path: Path, version: str, grants: bool
+) -> None:
+    # buildx 0.19+ prints a "requesting privileges" block for the rendered Dockerfiles in the
+    # temporary folder, which `docker build` never asks for; older buildx refuses the flag.
+    info = {**BUILDKIT, "ClientInfo": {"Plugins": [{"Name": "buildx", "Version": version}]}}
+    fake_docker.script(_rules(info, {"metadata": METADATA}))
+    res = run_dockerma("build", "-t", "app:v1", str(_context(tmp_path)))
+    assert res.code == 0, res.out + res.err
+    bake = next(c for c in fake_docker.calls() if "bake" in c)
+    allows = [bake[i + 1] for i, arg in enumerate(bake) if arg == "--allow"]
+    assert allows == (["fs.read=/", "fs.write=/"] if grants else [])

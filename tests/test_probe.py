@@ -37,6 +37,21 @@ def test_buildkit(info: dict[str, Any], environ: dict[str, str], buildkit: bool)
 
 
 @pytest.mark.parametrize(
+    ("info", "version"),
+    [
+        (BUILDX, "v0.17.1"),
+        ({"ClientInfo": {"Plugins": [{"Name": "buildx", "Version": "0.29.1+ds1"}]}}, "0.29.1+ds1"),
+        ({"ClientInfo": {"Plugins": [{"Name": "buildx"}]}}, ""),
+        ({"ClientInfo": {"Plugins": [{"Name": "compose", "Version": "2.30.0"}]}}, ""),
+        (NO_PLUGINS, ""),
+        ({}, ""),
+    ],
+)
+def test_buildx_version(info: dict[str, Any], version: str) -> None:
+    assert parse_info({"Architecture": "x86_64", **info}, {}).buildx_version == version
+
+
+@pytest.mark.parametrize(
     ("driver_status", "containerd"),
     [(CONTAINERD, True), (OVERLAY, False), ([], False), (None, False)],
 )

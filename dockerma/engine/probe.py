@@ -26,6 +26,7 @@ class EngineInfo:
     # The daemon's registry-mirrors (URLs), through which it pulls Docker Hub's images.
     registry_mirrors: tuple[str, ...] = ()
     server_version: str = ""  # the daemon's, as docker info says it ("28.5.2", "20.10.24+dfsg1")
+    buildx_version: str = ""  # the CLI's buildx plugin's ("0.29.1+ds1", "v0.13.1"); "" without
 
 
 def probe(docker: Docker, *, environ: Mapping[str, str] | None = None) -> EngineInfo:
@@ -56,7 +57,12 @@ def parse_info(info: Mapping[str, Any], environ: Mapping[str, str]) -> EngineInf
         else host_platform()
     )
     client = info.get("ClientInfo") or {}
-    plugins = {p.get("Name") for p in client.get("Plugins") or [] if isinstance(p, dict)}
+    versions = {
+        p.get("Name"): str(p.get("Version") or "")
+        for p in client.get("Plugins") or []
+        if isinstance(p, dict)
+    }
+    plugins = set(versions)
     setting = environ.get("DOCKER_BUILDKIT", "")
     # CLI 23+ uses BuildKit through the buildx plugin and falls back to the legacy builder
     # without it; DOCKER_BUILDKIT=0 forces the legacy builder.
@@ -72,7 +78,15 @@ def parse_info(info: Mapping[str, Any], environ: Mapping[str, str]) -> EngineInf
             insecure.append(name)
     mirrors = tuple(str(m) for m in reg.get("Mirrors") or [] if m)
     version = str(info.get("ServerVersion") or "")
-    return EngineInfo(platform, buildkit, containerd, tuple(insecure), mirrors, version)
+    return EngineInfo(
+        platform,
+        buildkit,
+        containerd,
+        tuple(insecure),
+        mirrors,
+        version,
+        versions.get("buildx", ""),
+    )
 
 
 def runs_natively(target: Platform, engine: Platform) -> bool:

@@ -34,6 +34,14 @@ from dockerma.output import Output
 # The metadata file gets no provenance (it would hold every build arg, secret ones too, and
 # resolving it is a step per target); older buildx ignores this.
 _ENV = {"BUILDX_BAKE_ENTITLEMENTS_FS": "0", "BUILDX_METADATA_PROVENANCE": "disabled"}
+# With the checks off, buildx 0.19+ still prints a block before the build ("Your build is
+# requesting privileges … Pass --allow=fs.read=… to grant requested privileges", and the whole
+# command again) for the rendered Dockerfiles in dockerma's temporary folder, and for any
+# context, secret or output outside the working folder. `docker build` asks for none of it,
+# so the bake is granted what the checks off grant already: every path. buildx before 0.19
+# knows no --allow on bake and refuses it.
+_ALLOW_FS = ("--allow", "fs.read=/", "--allow", "fs.write=/")
+_ALLOW_FS_SINCE = (0, 19)
 SWITCH = "DOCKERMA_BAKE"  # 0: one docker build per architecture on BuildKit too
 
 
@@ -91,10 +99,27 @@ def _secret_args(targets: Mapping[str, bakefile.Target]) -> list[str]:
     return sets
 
 
+def grants_fs(buildx_version: str) -> bool:
+    """Whether this buildx (its plugin version, as docker info says it) takes `--allow fs…` on
+    bake; an unknown version gets no flag (a warning at worst, never a refused bake)."""
+    parts = buildx_version.lstrip("v").split(".")
+    try:
+        return (int(parts[0]), int(parts[1].split("+")[0].split("-")[0])) >= _ALLOW_FS_SINCE
+    except (IndexError, ValueError):
+        return False
+
+
 def argv(
-    definition: Path, metadata: Path, options: bakefile.Globals, sets: Sequence[str] = ()
+    definition: Path,
+    metadata: Path,
+    options: bakefile.Globals,
+    sets: Sequence[str] = (),
+    *,
+    allow_fs: bool = False,
 ) -> list[str]:
     out = ["buildx", "bake", "-f", str(definition), "--metadata-file", str(metadata)]
+    if allow_fs:
+        out += _ALLOW_FS
     for value in sets:
         out += ["--set", value]
     if options.builder:
@@ -150,7 +175,9 @@ def show(out: Output, plans: Sequence[Plan], jobs: int | None, environ: Mapping[
     tmp = plans[0].iidfile.parent
     definition, metadata = tmp / "bake.json", tmp / "bake-metadata.json"
     out.info("# all architectures: the builds above run as one bake, a target each")
-    out.info(display(plans[0].engine.docker.argv(argv(definition, metadata, options, sets))))
+    allow_fs = grants_fs(plans[0].engine.info.buildx_version)
+    shown = argv(definition, metadata, options, sets, allow_fs=allow_fs)
+    out.info(display(plans[0].engine.docker.argv(shown)))
     out.info(f"# {definition}")
     out.info(mask_urls(json.dumps(bakefile.definition(targets), indent=1)))
     out.info("")
@@ -181,7 +208,9 @@ def build(plans: Sequence[Plan], out: Output, tmp: Path) -> dict[Platform, Baked
             out.info(line)
 
     engine = plans[0].engine
-    argv_ = argv(definition, metadata, options, sets)
+    argv_ = argv(
+        definition, metadata, options, sets, allow_fs=grants_fs(engine.info.buildx_version)
+    )
     # BuildKit prints RUN steps with build args expanded; `--set` hides them from masking.
     mask = [v for plan in plans for v in secret_values(plan.argv, os.environ)]
     code = engine.docker.stream(*argv_, on_line=on_line, check=False, env=_ENV, mask=mask)
