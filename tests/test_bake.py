@@ -221,22 +221,35 @@ def test_what_bake_said_of_an_image() -> None:
         ("dev", False),
     ],
 )
-def test_which_buildx_takes_allow_fs(version: str, grants: bool) -> None:
+def test_which_buildx_takes_allow(version: str, grants: bool) -> None:
     from dockerma.flows import bake
 
-    assert bake.grants_fs(version) is grants
+    assert bake.takes_allow(version) is grants
 
 
-@pytest.mark.parametrize(("version", "grants"), [("0.29.1+ds1", True), ("0.13.1+ds1", False)])
-def test_the_bake_is_granted_every_path_where_buildx_asks(
-    fake_docker: FakeDocker, run_dockerma: Any, tmp_path: Path, version: str, grants: bool
+@pytest.mark.parametrize(
+    ("version", "args", "allows"),
+    [
+        ("0.29.1+ds1", [], ["fs.read=/", "fs.write=/"]),
+        ("0.29.1+ds1", ["--network", "host"], ["fs.read=/", "fs.write=/", "network.host"]),
+        ("0.29.1+ds1", ["--network=none"], ["fs.read=/", "fs.write=/"]),
+        ("0.13.1+ds1", ["--network", "host"], []),
+    ],
+)
+def test_the_bake_is_granted_what_docker_build_has(
+    fake_docker: FakeDocker,
+    run_dockerma: Any,
+    tmp_path: Path,
+    version: str,
+    args: list[str],
+    allows: list[str],
 ) -> None:
     # buildx 0.19+ prints a "requesting privileges" block for the rendered Dockerfiles in the
-    # temporary folder, which `docker build` never asks for; older buildx refuses the flag.
+    # temporary folder, and refuses a host network, where `docker build` asks for neither;
+    # older buildx refuses the flag.
     info = {**BUILDKIT, "ClientInfo": {"Plugins": [{"Name": "buildx", "Version": version}]}}
     fake_docker.script(_rules(info, {"metadata": METADATA}))
-    res = run_dockerma("build", "-t", "app:v1", str(_context(tmp_path)))
+    res = run_dockerma("build", *args, "-t", "app:v1", str(_context(tmp_path)))
     assert res.code == 0, res.out + res.err
     bake = next(c for c in fake_docker.calls() if "bake" in c)
-    allows = [bake[i + 1] for i, arg in enumerate(bake) if arg == "--allow"]
-    assert allows == (["fs.read=/", "fs.write=/"] if grants else [])
+    assert [bake[i + 1] for i, arg in enumerate(bake) if arg == "--allow"] == allows

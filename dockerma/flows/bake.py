@@ -37,11 +37,14 @@ _ENV = {"BUILDX_BAKE_ENTITLEMENTS_FS": "0", "BUILDX_METADATA_PROVENANCE": "disab
 # With the checks off, buildx 0.19+ still prints a block before the build ("Your build is
 # requesting privileges … Pass --allow=fs.read=… to grant requested privileges", and the whole
 # command again) for the rendered Dockerfiles in dockerma's temporary folder, and for any
-# context, secret or output outside the working folder. `docker build` asks for none of it,
-# so the bake is granted what the checks off grant already: every path. buildx before 0.19
-# knows no --allow on bake and refuses it.
-_ALLOW_FS = ("--allow", "fs.read=/", "--allow", "fs.write=/")
-_ALLOW_FS_SINCE = (0, 19)
+# context, secret or output outside the working folder; and it refuses a target with
+# `network: host` ("additional privileges requested") that `docker build --network host`
+# builds. `docker build` asks for none of it, so the bake is granted what the build has
+# anyway: every path (as the checks off grant already), and the host network where a target
+# asks for it. buildx before 0.19 knows no --allow on bake, refuses the flag, and asks for
+# nothing.
+_ALLOW_FS = ("fs.read=/", "fs.write=/")
+_ALLOW_SINCE = (0, 19)
 SWITCH = "DOCKERMA_BAKE"  # 0: one docker build per architecture on BuildKit too
 
 
@@ -99,14 +102,22 @@ def _secret_args(targets: Mapping[str, bakefile.Target]) -> list[str]:
     return sets
 
 
-def grants_fs(buildx_version: str) -> bool:
-    """Whether this buildx (its plugin version, as docker info says it) takes `--allow fs…` on
-    bake; an unknown version gets no flag (a warning at worst, never a refused bake)."""
+def takes_allow(buildx_version: str) -> bool:
+    """Whether this buildx (its plugin version, as docker info says it) takes `--allow` on
+    bake; an unknown version gets no flag (a warning at worst, or the per-arch fall-back)."""
     parts = buildx_version.lstrip("v").split(".")
     try:
-        return (int(parts[0]), int(parts[1].split("+")[0].split("-")[0])) >= _ALLOW_FS_SINCE
+        return (int(parts[0]), int(parts[1].split("+")[0].split("-")[0])) >= _ALLOW_SINCE
     except (IndexError, ValueError):
         return False
+
+
+def allowed(targets: Mapping[str, bakefile.Target], buildx_version: str) -> list[str]:
+    """The entitlements the bake is granted (see _ALLOW_FS)."""
+    if not takes_allow(buildx_version):
+        return []
+    host = any(t.get("network") == "host" for t in targets.values())
+    return [*_ALLOW_FS, *(["network.host"] if host else [])]
 
 
 def argv(
@@ -115,11 +126,11 @@ def argv(
     options: bakefile.Globals,
     sets: Sequence[str] = (),
     *,
-    allow_fs: bool = False,
+    allow: Sequence[str] = (),
 ) -> list[str]:
     out = ["buildx", "bake", "-f", str(definition), "--metadata-file", str(metadata)]
-    if allow_fs:
-        out += _ALLOW_FS
+    for entitlement in allow:
+        out += ["--allow", entitlement]
     for value in sets:
         out += ["--set", value]
     if options.builder:
@@ -175,8 +186,8 @@ def show(out: Output, plans: Sequence[Plan], jobs: int | None, environ: Mapping[
     tmp = plans[0].iidfile.parent
     definition, metadata = tmp / "bake.json", tmp / "bake-metadata.json"
     out.info("# all architectures: the builds above run as one bake, a target each")
-    allow_fs = grants_fs(plans[0].engine.info.buildx_version)
-    shown = argv(definition, metadata, options, sets, allow_fs=allow_fs)
+    allow = allowed(targets, plans[0].engine.info.buildx_version)
+    shown = argv(definition, metadata, options, sets, allow=allow)
     out.info(display(plans[0].engine.docker.argv(shown)))
     out.info(f"# {definition}")
     out.info(mask_urls(json.dumps(bakefile.definition(targets), indent=1)))
@@ -209,7 +220,7 @@ def build(plans: Sequence[Plan], out: Output, tmp: Path) -> dict[Platform, Baked
 
     engine = plans[0].engine
     argv_ = argv(
-        definition, metadata, options, sets, allow_fs=grants_fs(engine.info.buildx_version)
+        definition, metadata, options, sets, allow=allowed(targets, engine.info.buildx_version)
     )
     # BuildKit prints RUN steps with build args expanded; `--set` hides them from masking.
     mask = [v for plan in plans for v in secret_values(plan.argv, os.environ)]

@@ -75,6 +75,27 @@ CMD ["cat", "/m"]
         assert _rows(res.stdout)[suffix].rstrip().endswith("ok")
 
 
+def test_host_network_in_one_bake(buildkit: Engine, tmp_path) -> None:
+    # `docker build --network host` builds as it is; buildx 0.19+ bake refuses a host network
+    # without `--allow network.host`, which would send every build to the per-arch fall-back.
+    ctx = write(
+        tmp_path / "ctx",
+        f"""# dockerma archs:amd64,arm64
+FROM {buildkit.base}
+RUN uname -m > /m
+CMD ["cat", "/m"]
+""",
+    )
+    name = buildkit.name_for("bakehost")
+    res = buildkit.dockerma("build", "--network", "host", "-t", f"{name}:v1", str(ctx))
+    assert res.returncode == 0, res.stderr + res.stdout
+    assert "building each one on its own" not in res.stdout, res.stdout
+    assert "requesting privileges" not in res.stdout + res.stderr, res.stdout + res.stderr
+    for suffix in ("amd64", "arm64"):
+        assert re.search(rf"^\[{suffix}\] +#\d+ \[{suffix} 2/2\] RUN uname", res.stdout, re.M)
+        assert buildkit.run(PLATFORM[suffix], f"{name}:v1-{suffix}") == MACHINE[suffix]
+
+
 def test_one_failing_architecture_the_others_finish(
     buildkit: Engine, tmp_path, registry_get
 ) -> None:
